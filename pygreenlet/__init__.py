@@ -1,0 +1,26 @@
+"""Lightweight coroutines that switch between whole call stacks, with greenlet's semantics."""
+from __future__ import annotations
+
+from ._backend import BACKEND, load
+
+__version__ = "0.1.0"
+
+_api = load()
+greenlet = _api.greenlet
+getcurrent = _api.getcurrent
+settrace = _api.settrace
+gettrace = _api.gettrace
+GreenletExit = _api.GreenletExit
+error = _api.error
+del _api
+
+__all__ = [
+    "BACKEND",
+    "GreenletExit",
+    "__version__",
+    "error",
+    "getcurrent",
+    "gettrace",
+    "greenlet",
+    "settrace",
+]

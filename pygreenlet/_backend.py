@@ -1,0 +1,49 @@
+"""The one place that chooses the implementation: PYGREENLET_BACKEND=auto|speedups|reference."""
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+#: Backend names and the module that implements the API for each.
+MODULES = {
+    "speedups": "pygreenlet._speedups",
+    "reference": "pygreenlet._semantics",
+}
+
+
+def load(name: str | None = None) -> ModuleType:
+    """Import and return the API module of backend *name* (default: from the environment).
+
+    ``auto`` takes the compiled backend when it imports and the reference one
+    otherwise; ``speedups`` requires the compiled backend and raises
+    ImportError with the reason if it is not there.
+    """
+    if name is None:
+        name = os.environ.get("PYGREENLET_BACKEND", "auto") or "auto"
+    if name == "auto":
+        try:
+            return importlib.import_module(MODULES["speedups"])
+        except ImportError:
+            return importlib.import_module(MODULES["reference"])
+    if name not in MODULES:
+        raise ImportError(
+            "PYGREENLET_BACKEND must be auto, speedups or reference, not %r" % (name,)
+        )
+    try:
+        return importlib.import_module(MODULES[name])
+    except ImportError as exc:
+        raise ImportError(
+            "pygreenlet: the %r backend is not available: %s" % (name, exc)
+        ) from exc
+
+
+def name_of(module: ModuleType) -> str:
+    """Return the backend name of an API module returned by :func:`load`."""
+    for name, modname in MODULES.items():
+        if module.__name__ == modname:
+            return name
+    raise ValueError(module.__name__)
+
+
+BACKEND: str = name_of(load())

@@ -1,0 +1,290 @@
+"""Pure-Python primitive: one OS thread per started stacklet, with a strict hand-off."""
+# The contract this module implements is written down in _primitive.pyi.
+#
+# How it works.  Every greenlet that has been started owns an OS thread (made
+# with ``_thread.start_new_thread`` and a small stack).  Each stacklet has a
+# "wake" lock that is held while the stacklet is parked.  Switching from A to B
+# stores the value in B, releases B's wake lock and then blocks on A's own wake
+# lock, so exactly one thread of a *logical* thread (the OS thread that made the
+# main greenlet plus all the greenlet threads it started) runs Python code at a
+# time.  A parked thread's frames refer to its stacklet, never to the greenlet
+# object that owns it, so a suspended greenlet can still be collected.
+from __future__ import annotations
+
+import _thread
+import ctypes
+import sys
+from typing import Any, Callable
+
+NAME = "reference"
+
+#: Stack size for greenlet threads.  Python frames live on the heap; the C
+#: stack only has to hold the interpreter's own recursion (about 1000 levels
+#: at the default recursion limit on 3.9/3.10), so 1 MiB is ample while
+#: keeping 10,000 parked greenlets cheap (the pages are only reserved).
+STACK_SIZE = 1024 * 1024
+
+_UNWIND = object()  # value that tells a parked stacklet to unwind and end
+
+
+class _Unwind(BaseException):
+    """Raised in a discarded stacklet's thread to unwind it (reference backend only)."""
+
+
+_tls = _thread._local()  # per OS thread: .group (logical thread), .stacklet
+_start_lock = _thread.allocate_lock()
+
+
+class _Group:
+    """One logical thread: the OS thread of its main stacklet and all threads it started."""
+
+    __slots__ = ("data", "on_exit", "__weakref__")
+
+    def __init__(self) -> None:
+        self.data: Any = None
+        self.on_exit: Callable[[Any], None] | None = None
+
+
+class _ExitSentinel:
+    """Lives only in the main OS thread's thread-local storage; dies with that thread."""
+
+    __slots__ = ("group",)
+
+    def __init__(self, group: _Group) -> None:
+        self.group = group
+
+    def __del__(self) -> None:
+        group = self.group
+        callback, data = group.on_exit, group.data
+        group.on_exit = group.data = None
+        if callback is not None:
+            callback(data)
+
+
+class Stacklet:
+    """One execution context: the main one of a logical thread or a started one."""
+
+    __slots__ = (
+        "_wake", "_value", "_frame", "_done", "_trace", "_profile", "_entry", "__weakref__"
+    )
+
+    def __init__(self) -> None:
+        self._wake = _thread.allocate_lock()
+        self._wake.acquire()  # held = parked (or not yet started)
+        self._value: Any = None
+        self._frame: Any = None  # the frame that parked, while parked
+        self._done = _thread.allocate_lock()  # held while this stacklet's thread runs
+        self._trace: Any = None  # the sys.settrace/setprofile hooks handed over
+        self._profile: Any = None
+        self._entry: Any = None  # set until the stacklet's thread is started
+
+    def _park(self) -> Any:
+        """Block until someone hands a value to this stacklet, and return it."""
+        self._frame = sys._getframe(2)
+        self._wake.acquire()
+        self._frame = None
+        if sys.gettrace() is not self._trace:
+            sys.settrace(self._trace)
+        if sys.getprofile() is not self._profile:
+            sys.setprofile(self._profile)
+        value, self._value = self._value, None
+        if value is _UNWIND:
+            raise _Unwind
+        return value
+
+
+def get_thread_data() -> Any:
+    """Return what set_thread_data stored for this logical thread, or None."""
+    group = getattr(_tls, "group", None)
+    return None if group is None else group.data
+
+
+def set_thread_data(data: Any, on_exit: Callable[[Any], None]) -> Stacklet:
+    """Store *data* for this logical thread; return the stacklet of its main greenlet.
+
+    ``on_exit(data)`` is called once when the OS thread that called this ends.
+    """
+    group = _Group()
+    group.data, group.on_exit = data, on_exit
+    main = Stacklet()
+    _tls.group, _tls.stacklet, _tls.sentinel = group, main, _ExitSentinel(group)
+    return main
+
+
+def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
+    """Return a stacklet that will run ``entry()`` when first switched to.
+
+    ``entry`` gets its value with take().  When it returns a stacklet, this
+    one ends and that one (started or not) runs with the value put for it.
+    """
+    stacklet = Stacklet()
+    stacklet._entry = entry
+    return stacklet
+
+
+def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -> None:
+    _tls.group, _tls.stacklet = group, stacklet
+    del group
+    sys.settrace(stacklet._trace)
+    sys.setprofile(stacklet._profile)
+    try:
+        target = entry()
+    except _Unwind:
+        stacklet._done.release()
+        return
+    except BaseException:  # the semantics layer must never let anything escape
+        import os
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write("pygreenlet: fatal: a greenlet's entry raised\n")
+        sys.stderr.flush()
+        os.abort()
+    stacklet._done.release()
+    del stacklet, entry
+    _resume(target)  # this thread ends right after the hand-off
+
+
+def _carry_tracing(target: Stacklet) -> None:
+    # sys.settrace/setprofile hooks are per OS thread here, but per thread state
+    # (so shared by all greenlets of a thread) on CPython greenlet: carry them.
+    target._trace = sys.gettrace()
+    target._profile = sys.getprofile()
+
+
+def put(stacklet: Stacklet, value: Any) -> None:
+    """Store the value *stacklet* receives when it next runs."""
+    stacklet._value = value
+
+
+def take() -> Any:
+    """Return (and forget) the value put for the running stacklet; used by an entry."""
+    me: Stacklet = _tls.stacklet
+    value, me._value = me._value, None
+    return value
+
+
+def _resume(target: Stacklet) -> None:
+    """Wake *target*, starting its thread if it has not run yet."""
+    _carry_tracing(target)
+    entry = target._entry
+    if entry is None:
+        target._wake.release()
+        return
+    target._entry = None
+    target._done.acquire()
+    with _start_lock:
+        old = _thread.stack_size(STACK_SIZE)
+        try:
+            _thread.start_new_thread(_bootstrap, (_tls.group, target, entry))
+        finally:
+            _thread.stack_size(old)
+
+
+def switch(target: Stacklet) -> Any:
+    """Park the current stacklet and resume (or start) *target*.
+
+    Returns the value that is put for the current stacklet before it is
+    resumed.  Values travel through put() rather than as an argument so that
+    no frame of the parked stacklet keeps them alive.
+    """
+    me: Stacklet = _tls.stacklet
+    _resume(target)
+    del target
+    return me._park()
+
+
+def discard(stacklet: Stacklet) -> None:
+    """End a parked stacklet without resuming the greenlet semantics in it.
+
+    On this backend its thread is unwound with an internal BaseException, so
+    ``finally`` blocks in it do run (the compiled backend just frees the
+    saved stack).  Waits until that thread has ended.
+    """
+    stacklet._value = _UNWIND
+    stacklet._wake.release()
+    stacklet._done.acquire()
+    stacklet._done.release()
+
+
+def frame(stacklet: Stacklet) -> Any:
+    """Return the innermost frame of user code in a parked stacklet, or None."""
+    f = stacklet._frame
+    while f is not None and f.f_globals.get("__name__", "").startswith("pygreenlet._"):
+        f = f.f_back
+    return f
+
+
+def stack_saved(stacklet: Stacklet) -> int:
+    """Bytes of C stack saved to the heap: always 0 here (each stacklet has its own thread)."""
+    return 0
+
+
+# --- contextvars: the current thread's context object ---------------------------------
+# CPython has no Python-level way to read or replace the running thread's
+# Context object (only copies); greenlet swaps ``tstate->context`` on every
+# switch.  PyPy exposes the same operation in __pypy__.  On CPython we find the
+# field's offset in PyThreadState once, by entering a known Context and
+# looking for it, and check that the next word is ``context_ver`` (it is on
+# 3.9-3.13).  Writing it bumps ``context_ver`` as CPython does, which
+# invalidates ContextVar lookup caches.
+
+if sys.implementation.name == "pypy":  # pragma: no cover - exercised in the pypy3 env
+    from __pypy__ import get_contextvar_context as get_context
+    from __pypy__ import set_contextvar_context as _pypy_set_context
+
+    def set_context(ctx: Any) -> None:
+        """Make *ctx* (a Context or None) the running thread's context."""
+        _pypy_set_context(ctx)
+
+else:
+    import contextvars
+
+    _ts_get = ctypes.pythonapi.PyThreadState_Get
+    _ts_get.restype = ctypes.c_void_p
+    _incref = ctypes.pythonapi.Py_IncRef
+    _incref.argtypes = [ctypes.py_object]
+    _decref = ctypes.pythonapi.Py_DecRef
+    _decref.argtypes = [ctypes.c_void_p]
+
+    def _find_offset() -> int:
+        def probe(ctx: Any) -> tuple[int, list[int]]:
+            words = (ctypes.c_void_p * 256).from_address(_ts_get())
+            return 0, [i for i, w in enumerate(words) if w == id(ctx)]
+
+        a, b = contextvars.Context(), contextvars.Context()
+        hits_a = set(a.run(probe, a)[1])
+        hits_b = set(b.run(probe, b)[1])
+        hits = sorted(hits_a & hits_b)
+        if len(hits) != 1:
+            raise ImportError("pygreenlet reference backend: cannot locate tstate->context")
+        index = hits[0]
+
+        def versions() -> int:
+            return ctypes.c_uint64.from_address(_ts_get() + 8 * index + 8).value
+
+        v1, v2 = a.run(lambda: (versions(), b.run(versions)))
+        if v2 != v1 + 1:
+            raise ImportError("pygreenlet reference backend: tstate->context_ver not found")
+        return 8 * index
+
+    _CTX_OFFSET = _find_offset()
+
+    def get_context() -> Any:
+        """Return the running thread's Context object itself, or None if it has none."""
+        addr = ctypes.c_void_p.from_address(_ts_get() + _CTX_OFFSET).value
+        if not addr:
+            return None
+        return ctypes.cast(addr, ctypes.py_object).value
+
+    def set_context(ctx: Any) -> None:
+        """Make *ctx* (a Context or None) the running thread's context."""
+        ts = _ts_get()
+        slot = ctypes.c_void_p.from_address(ts + _CTX_OFFSET)
+        old = slot.value
+        if ctx is not None:
+            _incref(ctx)
+        slot.value = None if ctx is None else id(ctx)
+        ctypes.c_uint64.from_address(ts + _CTX_OFFSET + 8).value += 1
+        if old:
+            _decref(old)

@@ -1,0 +1,719 @@
+"""Greenlet semantics, written once: every rule of the public API lives here, tagged with its rule id."""
+# Rule ids (R<number>) are the vocabulary shared by this file, the tests
+# (tests named test_R<n>_...) and the reference chapter of the docs.
+#
+# This module only decides behaviour.  Moving from one execution context to
+# another is the primitive's job (``_prim``: see _primitive.pyi); interpreted,
+# the primitive is the pure-Python one in _reference.py.
+from __future__ import annotations
+
+import sys
+from contextvars import Context
+from types import TracebackType
+from typing import Any, Callable
+
+from . import _reference as _prim
+from ._exceptions import GreenletExit, error  # R45: BaseException / Exception subclasses
+
+__all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
+
+_MISSING: Any = object()
+_KILL_MESSAGE = "Killing the greenlet because all references have vanished."
+
+#: Greenlets that ignored the GreenletExit sent when they were collected (R25).
+#: Upstream leaks them on purpose; keeping them here is the same leak, made visible.
+_leaked: list = []
+
+
+class _ThreadState:
+    """What one thread owns: its main greenlet, the running greenlet, its tracer."""
+
+    __slots__ = ("main", "current", "tracer", "deleteme", "alive", "__weakref__")
+
+    def __init__(self) -> None:
+        self.main: Any = None
+        self.current: Any = None
+        self.tracer: Any = None
+        self.deleteme: list = []  # R26: greenlets dropped by other threads, killed here
+        self.alive = True
+
+
+class _State:
+    """Everything a greenlet knows about itself, kept behind one slot of the greenlet."""
+
+    __slots__ = ("run", "parent", "ts", "stacklet", "started", "finished", "is_main", "context")
+
+    def __init__(self, parent: Any) -> None:
+        self.run: Any = _MISSING
+        self.parent: Any = parent
+        self.ts: Any = None  # owning _ThreadState, set when started (or for a main greenlet)
+        self.stacklet: Any = None  # the primitive's execution context while active
+        self.started = False
+        self.finished = False
+        self.is_main = False
+        self.context: Any = None  # contextvars.Context while not running (R32)
+
+
+# --------------------------------------------------------------------------------------
+# Thread state
+# --------------------------------------------------------------------------------------
+
+
+def _make_main(ts: _ThreadState) -> Any:
+    """Create the main greenlet of the calling thread (R21)."""
+    main = object.__new__(greenlet)  # R21: always exactly the base type, never a subclass
+    s = _State(None)
+    s.is_main = True
+    s.started = True
+    s.ts = ts
+    main._s = s
+    s.stacklet = _prim.set_thread_data(ts, _on_thread_exit)
+    ts.main = ts.current = main
+    return main
+
+
+def _thread_state() -> _ThreadState:
+    """Return this thread's state, creating its main greenlet on first use (R21)."""
+    ts = _prim.get_thread_data()
+    if ts is None:
+        if sys.is_finalizing():
+            raise RuntimeError("greenlet is being finalized")  # R27
+        ts = _ThreadState()
+        _make_main(ts)
+    elif ts.deleteme:
+        _kill_deleteme(ts)
+    return ts
+
+
+def _on_thread_exit(ts: _ThreadState) -> None:
+    """R22: the thread ended: everything it owned is dead now, and no code runs in it."""
+    ts.alive = False
+    ts.tracer = None
+    deleteme, ts.deleteme = ts.deleteme, []
+    for g in deleteme:  # R26: dropped elsewhere, owner gone: free without GreenletExit
+        _deactivate(g._s)
+    ts.current = None
+
+
+def _deactivate(s: _State) -> None:
+    """Make a started greenlet dead without running any Python code in it."""
+    stacklet = s.stacklet
+    s.finished = True
+    s.stacklet = None
+    if stacklet is not None and not sys.is_finalizing():
+        _prim.discard(stacklet)
+
+
+# --------------------------------------------------------------------------------------
+# Helpers for the rules
+# --------------------------------------------------------------------------------------
+
+
+def _active(s: _State) -> bool:
+    """R39: started, not finished, and its thread still alive."""
+    return s.started and not s.finished and s.ts.alive
+
+
+def _tp_name(g: Any) -> str:
+    cls = type(g)
+    return "pygreenlet.greenlet" if cls is greenlet else cls.__name__
+
+
+def _pack(args: tuple, kwargs: Any) -> Any:
+    """R1: what the receiving side of a switch gets."""
+    if kwargs:
+        if args:
+            return (args, kwargs)
+        return kwargs
+    if len(args) == 1:
+        return args[0]
+    return args
+
+
+def _lineage_ts(g: Any) -> Any:
+    """The thread state of the first started greenlet on g's parent chain (R20)."""
+    while g is not None:
+        s = g._s
+        if s.ts is not None:
+            return s.ts
+        g = s.parent
+    return None
+
+
+def _check_switch_allowed(target: Any, ts: _ThreadState) -> None:
+    """R20: a greenlet can only be switched to from the thread it belongs to."""
+    owner = _lineage_ts(target)
+    if owner is None:
+        raise error("cannot switch to a garbage collected greenlet")
+    if not owner.alive:
+        raise error("cannot switch to a different thread (which happens to have exited)")
+    if owner is not ts:
+        raise error(
+            "Cannot switch to a different thread\n\tCurrent:  %r\n\tExpected: %r"
+            % (ts.main, owner.main)
+        )
+
+
+def _normalize_throw(typ: Any, val: Any, tb: Any) -> BaseException:
+    """R10: validate throw()'s arguments like generator.throw, in the caller."""
+    if tb is not None and not isinstance(tb, TracebackType):
+        raise TypeError("throw() third argument must be a traceback object")
+    if isinstance(typ, type) and issubclass(typ, BaseException):
+        if isinstance(val, typ):
+            exc = val
+        elif val is None:
+            exc = typ()
+        elif isinstance(val, tuple):
+            exc = typ(*val)
+        else:
+            exc = typ(val)
+    elif isinstance(typ, BaseException):
+        if val is not None:
+            raise TypeError("instance exception may not have a separate value")
+        exc = typ
+    else:
+        raise TypeError(
+            "exceptions must be classes, or instances, not %s" % type(typ).__name__
+        )
+    if tb is not None:
+        exc = exc.with_traceback(tb)
+    return exc
+
+
+def _call_tracer(ts: _ThreadState, exc: Any, origin: Any, target: Any) -> Any:
+    """R28-R31: report a switch to the thread's tracer, in the target, after the switch.
+
+    Returns the exception to raise in the target: the pending one, or the
+    tracer's own if it raised (R31: the tracer is then removed).
+    """
+    tracer = ts.tracer
+    try:
+        tracer("throw" if exc is not None else "switch", (origin, target))  # R29
+    except BaseException as e:  # R31
+        ts.tracer = None
+        return e
+    return exc
+
+
+# --------------------------------------------------------------------------------------
+# The switch
+# --------------------------------------------------------------------------------------
+
+
+def _resolve(ts: _ThreadState, target: Any) -> tuple:
+    """Find who actually runs when switching to *target*; return (greenlet, run or None).
+
+    R9: a dead target is replaced by its first live ancestor.  R8/R43: an
+    unstarted one has its ``run`` looked up (ordinary attribute access, which
+    may run code and even switch); if it got started meanwhile, retry.
+    """
+    while True:
+        s = target._s
+        if s.started:
+            if not s.finished:
+                return target, None
+            target = s.parent  # R9
+            continue
+        run = target.run  # R8: AttributeError('run') propagates to the caller
+        if s.started:  # R43: started re-entrantly while looking up run
+            continue
+        _check_switch_allowed(target, ts)  # R20: lineage may have changed during lookup
+        return target, run
+
+
+def _enter(ts: _ThreadState, target: Any, run: Any, payload: tuple) -> Any:
+    """Make *target* current (starting it if *run* is given) and hand it *payload*.
+
+    Returns the stacklet to switch to.  The payload is
+    ``(origin, args, kwargs, exc)``, plus ``run`` for a start.
+    """
+    s = target._s
+    if run is not None:
+        s.started = True
+        s.ts = ts
+        s.stacklet = _prim.new_stacklet(_bootstrap)
+        payload = payload + (run,)
+    ts.current = target
+    _prim.put(s.stacklet, payload)
+    return s.stacklet
+
+
+def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
+    """Switch from the running greenlet to *target*; return what we get when resumed."""
+    ts = _thread_state()
+    _check_switch_allowed(target, ts)  # R20
+    target, run = _resolve(ts, target)
+    origin = ts.current
+    if target is not origin:
+        # Leave: save what is per greenlet in the thread's interpreter state (R32).
+        # R33/R34: exception state and recursion depth are the primitive's job
+        # (its own OS thread here, saved thread-state fields when compiled).
+        origin._s.context = _prim.get_context()
+        stacklet = _enter(ts, target, run, (origin, args, kwargs, exc))
+        # Nothing in this frame may keep the suspended greenlet alive (R23):
+        # ``origin`` travels in the payload and is dropped by the receiver.
+        del origin, target, args, kwargs, exc, run
+        origin, args, kwargs, exc = _prim.switch(stacklet)
+        del stacklet
+        # We were switched to: restore our state (R32).
+        s = ts.current._s
+        _prim.set_context(s.context)
+        s.context = None
+        del s
+    if ts.tracer is not None:  # R28; R3: a switch to oneself is reported too
+        exc = _call_tracer(ts, exc, origin, ts.current)
+    # Dropping ``origin`` may free it, which may kill it (R23) and run code;
+    # our args are in locals, so they are not lost.
+    del origin
+    if exc is not None:
+        raise exc
+    return _pack(args, kwargs)
+
+
+def _bootstrap() -> Any:
+    """The body of every started greenlet, on its own primitive context (R2, R4-R6)."""
+    origin, args, kwargs, exc, run = _prim.take()
+    ts = _prim.get_thread_data()
+    me = ts.current
+    s = me._s
+    _prim.set_context(s.context)  # R32: a new greenlet has no context unless one was set
+    s.context = None
+    if ts.tracer is not None:
+        exc = _call_tracer(ts, exc, origin, me)  # R30: before run is called
+    del origin, me, s  # R23: this frame must not keep its own greenlet alive
+    result: Any = None
+    if exc is None:
+        try:
+            result = run(*args, **kwargs)  # R2
+        except GreenletExit as e:  # R6
+            result = e
+        except BaseException as e:  # R5
+            exc = e.with_traceback(e.__traceback__.tb_next)  # drop this frame
+    elif isinstance(exc, GreenletExit):  # R12: never ran; GreenletExit is a value
+        result, exc = exc, None
+    del run, args, kwargs
+    return _die(ts, result, exc)
+
+
+def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
+    """R4/R5/R7: the running greenlet finished; hand the outcome to its parent chain.
+
+    Returns the stacklet that the primitive resumes as this one ends.
+    """
+    me = ts.current
+    s = me._s
+    s.context = _prim.get_context()  # a dead greenlet keeps its last context (R32)
+    _prim.set_context(None)
+    s.finished = True
+    s.stacklet = None
+    parent = s.parent
+    del s
+    args = () if exc is not None else (result,)
+    del result
+    while parent is not None:  # R7: try each ancestor until one takes it
+        try:
+            _check_switch_allowed(parent, ts)
+            target, run = _resolve(ts, parent)
+            return _enter(ts, target, run, (me, args, None, exc))
+        except BaseException as e:
+            args, exc = (), e
+            parent = parent._s.parent
+    sys.stderr.write("pygreenlet: fatal: ran out of parent greenlets while propagating exception\n")
+    sys.stderr.flush()
+    import os
+
+    os.abort()
+
+
+# --------------------------------------------------------------------------------------
+# Collection (R23-R27)
+# --------------------------------------------------------------------------------------
+
+
+def _kill(g: Any, ts: _ThreadState) -> None:
+    """R23-R25: throw GreenletExit into a collected, suspended greenlet of this thread."""
+    s = g._s
+    parent = s.parent
+    s.parent = ts.current  # R23: come back to the collector when the victim ends
+    try:
+        _switch(g, (), None, GreenletExit(_KILL_MESSAGE))
+    finally:
+        s.parent = parent  # R23: restored, in case the victim was resurrected
+    # R25 is checked by the caller, which knows whether the object was resurrected.
+
+
+def _kill_deleteme(ts: _ThreadState) -> None:
+    """R26: kill the greenlets other threads dropped, now that their owner runs."""
+    while ts.deleteme:
+        g = ts.deleteme.pop()
+        try:
+            _kill(g, ts)
+        except BaseException:
+            _write_unraisable(g)  # R24
+        if _active(g._s):
+            _report_not_killed(g)
+        del g
+
+
+def _report_not_killed(g: Any) -> None:
+    """R25: a greenlet that ignored GreenletExit is reported and leaked, like upstream."""
+    sys.stderr.write("GreenletExit did not kill %r\n" % (g,))
+    _leaked.append(g)
+
+
+def _write_unraisable(g: Any) -> None:
+    """R24: report the exception being handled through sys.unraisablehook."""
+    exc_type, exc_value, exc_traceback = sys.exc_info()
+    sys.unraisablehook(
+        _UnraisableArgs(exc_type, exc_value, exc_traceback, None, g)  # type: ignore[arg-type]
+    )
+
+
+class _UnraisableArgs:
+    """The shape sys.unraisablehook expects."""
+
+    __slots__ = ("exc_type", "exc_value", "exc_traceback", "err_msg", "object")
+
+    def __init__(self, exc_type: Any, exc_value: Any, exc_traceback: Any, err_msg: Any, obj: Any):
+        self.exc_type, self.exc_value, self.exc_traceback = exc_type, exc_value, exc_traceback
+        self.err_msg, self.object = err_msg, obj
+
+
+def _finalize(g: Any, frames: int) -> None:
+    """R23-R27: what happens when a greenlet object loses its last reference.
+
+    *frames* is how many frames between the finalizer and here hold ``g``; it
+    lets us tell a resurrected victim from one that merely refused to die.
+    """
+    s = g._s
+    if s.is_main or not s.started or s.finished:
+        return
+    ts = s.ts
+    if not ts.alive or sys.is_finalizing():
+        _deactivate(s)  # R22/R27: no code runs in it
+        return
+    if _prim.get_thread_data() is not ts:
+        ts.deleteme.append(g)  # R26: killed when its own thread next runs
+        return
+    try:
+        _kill(g, ts)
+    except BaseException:
+        _write_unraisable(g)  # R24
+    # R25: still active and not resurrected (only our own references are left:
+    # the finalizer's temporary one, one per frame, and getrefcount's argument).
+    if _active(s) and _refcount(g) <= frames + 3:
+        _report_not_killed(g)
+
+
+def _refcount(g: Any) -> int:
+    getrefcount = getattr(sys, "getrefcount", None)
+    return 0 if getrefcount is None else getrefcount(g) - 1
+
+
+# --------------------------------------------------------------------------------------
+# The greenlet type
+# --------------------------------------------------------------------------------------
+
+
+class greenlet:
+    """greenlet(run=None, parent=None) -> greenlet
+
+    A lightweight coroutine: a separate call stack that runs ``run`` and can
+    switch to and from other greenlets of the same thread.
+
+    :param run: the callable to invoke on the first :meth:`switch`.  A
+        subclass may define a ``run`` method instead.
+    :param parent: the greenlet that receives ``run``'s result or exception.
+        The default is the greenlet that is current when this one is created.
+    """
+
+    __slots__ = ("_s", "__dict__", "__weakref__")
+
+    # R44: these names are also reachable through the type.
+    GreenletExit = GreenletExit
+    error = error
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> greenlet:
+        # Like upstream's tp_new: the parent is set here, so a subclass whose
+        # __init__ never calls ours still works.
+        self = object.__new__(cls)
+        self._s = _State(_thread_state().current)
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # R47: greenlet(run=None, parent=None), with CPython's argument errors
+        if len(args) + len(kwargs) > 2:
+            raise TypeError(
+                "green() takes at most 2 arguments (%d given)" % (len(args) + len(kwargs))
+            )
+        run = args[0] if len(args) > 0 else _MISSING
+        parent = args[1] if len(args) > 1 else _MISSING
+        for key, value in kwargs.items():
+            if key == "run":
+                if run is not _MISSING:
+                    raise TypeError("argument for green() given by name ('run') and position (1)")
+                run = value
+            elif key == "parent":
+                if parent is not _MISSING:
+                    raise TypeError(
+                        "argument for green() given by name ('parent') and position (2)"
+                    )
+                parent = value
+            else:
+                raise TypeError("'%s' is an invalid keyword argument for green()" % key)
+        if run is not _MISSING:
+            _set_run(self, run)
+        if parent is not _MISSING and parent is not None:
+            _set_parent(self, parent)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # R23: the kill on collection must happen even if a subclass defines
+        # __del__ and forgets to call ours (upstream does it in tp_dealloc).
+        super().__init_subclass__(**kwargs)
+        user_del = cls.__dict__.get("__del__")
+        if user_del is not None and not getattr(user_del, "_pyg_chained", False):
+
+            def __del__(self: Any) -> None:
+                try:
+                    user_del(self)
+                finally:
+                    _finalize(self, 1)
+
+            __del__._pyg_chained = True  # type: ignore[attr-defined]
+            cls.__del__ = __del__  # type: ignore[method-assign]
+
+    def switch(self, *args: Any, **kwargs: Any) -> Any:
+        """switch(*args, **kwargs)
+
+        Switch execution to this greenlet.
+
+        If it has not started yet, it starts: ``run(*args, **kwargs)`` is
+        called.  If it is suspended, its pending :meth:`switch` returns
+        ``args[0]`` for one argument, the args tuple otherwise (``()`` for
+        none), the kwargs dict for keyword arguments only, or
+        ``(args, kwargs)`` for both (R1).  If it is dead, the switch goes to its
+        first live ancestor (R9).
+
+        Returns (or raises) whatever is later switched back into the caller,
+        packed the same way; the return value of a finished child arrives here
+        as a single value, its uncaught exception is raised here.
+        """
+        return _switch(self, args, kwargs, None)
+
+    def throw(self, typ: Any = GreenletExit, val: Any = None, tb: Any = None) -> Any:
+        """throw([typ, [val, [tb]]])
+
+        Switch to this greenlet and raise an exception in it immediately.
+
+        The default exception is :class:`GreenletExit`, which kills the
+        greenlet quietly (R11).  The arguments follow ``generator.throw``; they
+        are checked before switching (R10).  An unstarted greenlet is started
+        without calling ``run`` and dies at once (R12).  A dead greenlet turns
+        ``GreenletExit`` into a value for its parent and raises anything else
+        there (R13).
+        """
+        exc = _normalize_throw(typ, val, tb)  # R10
+        s = self._s
+        if s.started and not _active(s) and isinstance(exc, GreenletExit):
+            return _switch(self, (exc,), None, None)  # R13
+        return _switch(self, (), None, exc)
+
+    # -- run ---------------------------------------------------------------------------
+
+    @property
+    def run(self) -> Any:
+        """The callable run by this greenlet; gone once it has started (R36, R37)."""
+        s = self._s
+        if s.is_main:
+            raise AttributeError("Main greenlets do not have a run attribute.")  # R37
+        if s.started or s.run is _MISSING:
+            raise AttributeError("run")  # R36
+        return s.run
+
+    @run.setter
+    def run(self, value: Any) -> None:
+        _set_run(self, value)
+
+    @run.deleter
+    def run(self) -> None:
+        _set_run(self, _MISSING)
+
+    # -- parent ------------------------------------------------------------------------
+
+    @property
+    def parent(self) -> Any:
+        """The greenlet that gets this one's result; None for a main greenlet (R19).
+
+        Setting it checks the type (R15), cycles (R16), collected chains (R17)
+        and threads (R18).
+        """
+        return self._s.parent
+
+    @parent.setter
+    def parent(self, value: Any) -> None:
+        _set_parent(self, value)
+
+    @parent.deleter
+    def parent(self) -> None:
+        _set_parent(self, _MISSING)
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def dead(self) -> bool:
+        """True if this greenlet has finished, or its thread has exited (R39, R22)."""
+        s = self._s
+        return s.started and not _active(s)
+
+    def __bool__(self) -> bool:
+        """True while active: started and not dead (R39)."""
+        return _active(self._s)
+
+    @property
+    def gr_frame(self) -> Any:
+        """The frame where a suspended greenlet will resume; None otherwise (R35)."""
+        s = self._s
+        if not _active(s) or s.ts.current is self:
+            return None
+        return _prim.frame(s.stacklet)
+
+    @property
+    def gr_context(self) -> Any:
+        """This greenlet's :class:`contextvars.Context`, or None before it has one (R32)."""
+        s = self._s
+        if s.started and _active(s) and s.ts.current is self:
+            if s.ts is not _prim.get_thread_data():
+                raise ValueError(
+                    "cannot get context of a greenlet that is running in a different thread"
+                )
+            return _prim.get_context()
+        return s.context
+
+    @gr_context.setter
+    def gr_context(self, value: Any) -> None:
+        if value is not None and type(value) is not Context:
+            raise TypeError("greenlet context must be a contextvars.Context or None")
+        s = self._s
+        if s.started and _active(s) and s.ts.current is self:
+            if s.ts is not _prim.get_thread_data():
+                raise ValueError(
+                    "cannot set context of a greenlet that is running in a different thread"
+                )
+            _prim.set_context(value)
+        else:
+            s.context = value
+
+    @gr_context.deleter
+    def gr_context(self) -> None:
+        raise AttributeError("can't delete context attribute")
+
+    @property
+    def _stack_saved(self) -> int:
+        """Bytes of this greenlet's C stack currently copied to the heap (R46)."""
+        s = self._s
+        if not _active(s) or s.ts.current is self:
+            return 0
+        return _prim.stack_saved(s.stacklet)
+
+    # -- object protocol ---------------------------------------------------------------
+
+    def __getstate__(self) -> Any:
+        """Greenlets cannot be pickled or copied (R40)."""
+        raise TypeError("cannot serialize '%s' object" % _tp_name(self))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot serialize '%s' object" % _tp_name(self))  # R40
+
+    def __repr__(self) -> str:
+        """R38: ``<type object at addr (otid=...) state flags>``."""
+        s = self._s
+        ts = s.ts
+        head = "<%s object at 0x%x (otid=%s)" % (
+            _tp_name(self),
+            id(self),
+            "0x%x" % id(ts) if ts is not None and ts.alive else "0x(nil)",
+        )
+        if not s.started:
+            return head + " pending>"
+        exited = " (thread exited)" if not ts.alive else ""
+        if not _active(s):
+            return head + exited + " dead>"
+        where = " current" if ts.current is self else " suspended"
+        return head + where + " active started" + (" main>" if s.is_main else ">")
+
+    def __del__(self) -> None:
+        # R23: a suspended greenlet that loses its last reference is killed.
+        _finalize(self, 1)
+
+
+def _set_run(g: Any, value: Any) -> None:
+    s = g._s
+    if s.is_main:
+        raise AttributeError("Main greenlets do not have a run attribute.")  # R37
+    if s.started:
+        raise AttributeError("run cannot be set after the start of the greenlet")  # R36
+    s.run = value
+
+
+def _set_parent(g: Any, value: Any) -> None:
+    s = g._s
+    if s.is_main:
+        raise AttributeError("cannot set the parent of a main greenlet")  # R19
+    if value is _MISSING:
+        raise AttributeError("can't delete attribute")  # R14
+    if not isinstance(value, greenlet):
+        raise TypeError(
+            "GreenletChecker: Expected any type of greenlet, not " + type(value).__name__
+        )  # R15
+    owner = None
+    p = value
+    while p is not None:
+        if p is g:
+            raise ValueError("cyclic parent chain")  # R16
+        owner = p._s.ts
+        p = p._s.parent
+    if owner is None:
+        raise ValueError("parent must not be garbage collected")  # R17
+    if s.started and s.ts is not owner:
+        raise ValueError("parent cannot be on a different thread")  # R18
+    s.parent = value
+
+
+greenlet.__module__ = "pygreenlet"
+
+
+# --------------------------------------------------------------------------------------
+# Module functions
+# --------------------------------------------------------------------------------------
+
+
+def getcurrent() -> greenlet:
+    """Return the greenlet running in this thread, creating its main greenlet if needed.
+
+    Raises RuntimeError once the interpreter is finalizing (R27).
+    """
+    if sys.is_finalizing():
+        raise RuntimeError("greenlet is being finalized")  # R27
+    return _thread_state().current
+
+
+def settrace(callback: Callable[[str, tuple], Any] | None) -> Any:
+    """Set this thread's greenlet tracer (None clears it); return the previous one (R28).
+
+    The tracer is called as ``callback(event, (origin, target))`` with event
+    ``'switch'`` or ``'throw'``, in the target greenlet, after each switch.
+    """
+    ts = _thread_state()
+    previous, ts.tracer = ts.tracer, callback
+    return previous
+
+
+def gettrace() -> Any:
+    """Return this thread's greenlet tracer, or None (R28)."""
+    return _thread_state().tracer
+
+
+# R44: upstream copies these into the type's namespace too.
+greenlet.getcurrent = staticmethod(getcurrent)  # type: ignore[attr-defined]
+greenlet.settrace = staticmethod(settrace)  # type: ignore[attr-defined]
+greenlet.gettrace = staticmethod(gettrace)  # type: ignore[attr-defined]

@@ -1,0 +1,86 @@
+"""The backend fixture: every behaviour test runs once per backend."""
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from types import ModuleType
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def expected_backends() -> list[str]:
+    """Backends this run must test: $PYGREENLET_TEST_BACKENDS, else reference (+ speedups if built).
+
+    ``upstream`` (the greenlet package from PyPI) can be added to check that
+    the tests describe upstream's behaviour.
+    """
+    names = os.environ.get("PYGREENLET_TEST_BACKENDS", "")
+    if names:
+        return [n.strip() for n in names.split(",") if n.strip()]
+    found = ["reference"]
+    try:
+        importlib.import_module("pygreenlet._speedups")
+    except ImportError:
+        pass
+    else:
+        found.append("speedups")
+    return found
+
+
+def load_api(name: str) -> ModuleType:
+    """Import the API module for backend *name*; a missing expected backend is an error."""
+    if name == "upstream":
+        return importlib.import_module("greenlet")
+    from pygreenlet import _backend
+
+    return _backend.load(name)
+
+
+@pytest.fixture(params=expected_backends(), scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of the backend under test (only for subprocess scripts and skips)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def api(backend: str) -> ModuleType:
+    """The greenlet API (greenlet, getcurrent, GreenletExit, error, settrace, gettrace)."""
+    return load_api(backend)
+
+
+PRELUDE = """\
+import os, sys, importlib
+sys.path.insert(0, {tests!r})
+from conftest import load_api
+api = load_api(os.environ["PYG_TEST_BACKEND"])
+greenlet, getcurrent, GreenletExit = api.greenlet, api.getcurrent, api.GreenletExit
+"""
+
+
+@pytest.fixture
+def run_script(backend: str):
+    """Run a script in a fresh interpreter with ``api`` bound to this backend.
+
+    Returns the CompletedProcess; scripts that may crash or hang go here.
+    """
+
+    def run(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYG_TEST_BACKEND=backend, PYTHONFAULTHANDLER="1")
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in [ROOT, env.get("PYTHONPATH", "")] if p
+        )
+        src = PRELUDE.format(tests=os.path.join(ROOT, "tests")) + textwrap.dedent(code)
+        return subprocess.run(
+            [sys.executable, "-c", src],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+
+    return run
