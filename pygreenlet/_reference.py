@@ -22,7 +22,7 @@ NAME = "reference"
 #: stack only has to hold the interpreter's own recursion (about 1000 levels
 #: at the default recursion limit on 3.9/3.10), so 1 MiB is ample while
 #: keeping 10,000 parked greenlets cheap (the pages are only reserved).
-STACK_SIZE = 1024 * 1024
+_STACK_SIZE = 1024 * 1024
 
 _UNWIND = object()  # value that tells a parked stacklet to unwind and end
 
@@ -174,7 +174,7 @@ def _resume(target: Stacklet) -> None:
     target._entry = None
     target._done.acquire()
     with _start_lock:
-        old = _thread.stack_size(STACK_SIZE)
+        old = _thread.stack_size(_STACK_SIZE)
         try:
             _thread.start_new_thread(_bootstrap, (_tls.group, target, entry))
         finally:

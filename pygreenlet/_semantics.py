@@ -284,7 +284,7 @@ def _bootstrap() -> Any:
     result: Any = None
     if exc is None:
         try:
-            result = run(*args, **kwargs)  # R2
+            result = run(*args, **kwargs) if kwargs else run(*args)  # R2
         except GreenletExit as e:  # R6
             result = e
         except BaseException as e:  # R5

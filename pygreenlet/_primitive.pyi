@@ -1,0 +1,50 @@
+"""The contract of a primitive: what _semantics.py needs from a backend to move between stacks."""
+# Every backend module (pygreenlet._reference; the compiled one) offers exactly
+# these names; tests/test_primitive.py checks that.  A "stacklet" is one
+# execution context: the main one of a thread, or one started by switch().
+from typing import Any, Callable
+
+NAME: str  # "reference" or "speedups"
+
+class Stacklet: ...
+
+def get_thread_data() -> Any:
+    """What set_thread_data stored for the calling thread, or None."""
+
+def set_thread_data(data: Any, on_exit: Callable[[Any], None]) -> Stacklet:
+    """Store *data* for this thread and return its main stacklet.
+
+    ``on_exit(data)`` is called once after the thread has ended, without any
+    stacklet of that thread being resumed.
+    """
+
+def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
+    """A stacklet that runs ``entry()`` when first switched to.
+
+    ``entry`` reads its value with take(); the stacklet it returns is resumed
+    (or started) as this one ends.
+    """
+
+def put(stacklet: Stacklet, value: Any) -> None:
+    """Store the value that *stacklet* receives when it next runs."""
+
+def take() -> Any:
+    """Return and forget the value put for the running stacklet."""
+
+def switch(target: Stacklet) -> Any:
+    """Park the running stacklet, run *target*; return the value put for us on resumption."""
+
+def discard(stacklet: Stacklet) -> None:
+    """End a parked stacklet without resuming the semantics in it."""
+
+def frame(stacklet: Stacklet) -> Any:
+    """The innermost user frame of a parked stacklet, or None."""
+
+def stack_saved(stacklet: Stacklet) -> int:
+    """Bytes of this parked stacklet's C stack currently copied to the heap."""
+
+def get_context() -> Any:
+    """The running thread's contextvars.Context object itself, or None."""
+
+def set_context(ctx: Any) -> None:
+    """Make *ctx* (a Context or None) the running thread's context."""

@@ -1,0 +1,40 @@
+"""Every primitive offers exactly the contract written in _primitive.pyi."""
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+
+import pytest
+
+import pygreenlet
+
+STUB = os.path.join(os.path.dirname(pygreenlet.__file__), "_primitive.pyi")
+PRIMITIVES = {"reference": "pygreenlet._reference", "speedups": "pygreenlet._speedups_prim"}
+
+
+def contract_names() -> set[str]:
+    with open(STUB) as f:
+        tree = ast.parse(f.read())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign):
+            names.add(node.target.id)
+    return names
+
+
+def test_contract_is_not_empty():
+    assert {"switch", "new_stacklet", "put", "take", "get_context"} <= contract_names()
+
+
+def test_primitive_offers_exactly_the_contract(backend):
+    if backend not in PRIMITIVES:
+        pytest.skip("not a pygreenlet backend")
+    prim = importlib.import_module(PRIMITIVES[backend])
+    public = {n for n in vars(prim) if not n.startswith("_")}
+    # names a module gets from its imports are not part of its offer
+    public -= {"annotations", "Any", "Callable", "ctypes", "sys", "contextvars"}
+    assert public == contract_names()
+    assert prim.NAME == backend
