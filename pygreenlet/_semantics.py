@@ -12,7 +12,10 @@ from contextvars import Context
 from types import TracebackType
 from typing import Any, Callable
 
-from . import _reference as _prim
+if __name__ == "pygreenlet._speedups":  # this file, built by the compiled backend
+    from . import _speedups_prim as _prim  # type: ignore[attr-defined]
+else:
+    from . import _reference as _prim
 from ._exceptions import GreenletExit, error  # R45: BaseException / Exception subclasses
 
 __all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
@@ -415,7 +418,30 @@ def _refcount(g: Any) -> int:
 # --------------------------------------------------------------------------------------
 
 
-class greenlet:
+class _Slots:
+    """The storage of a greenlet: its state, its ``__dict__`` and its weak references (R42)."""
+
+    __slots__ = ("_s", "__dict__", "__weakref__")
+
+
+_dict_slot = _Slots.__dict__["__dict__"]
+
+
+def _get_dict(g: Any) -> dict:
+    return _dict_slot.__get__(g)
+
+
+def _set_dict(g: Any, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise TypeError("__dict__ must be a dictionary")  # R41
+    _dict_slot.__set__(g, value)
+
+
+def _del_dict(g: Any) -> None:
+    raise TypeError("__dict__ may not be deleted")  # R41
+
+
+class greenlet(_Slots):
     """greenlet(run=None, parent=None) -> greenlet
 
     A lightweight coroutine: a separate call stack that runs ``run`` and can
@@ -427,7 +453,8 @@ class greenlet:
         The default is the greenlet that is current when this one is created.
     """
 
-    __slots__ = ("_s", "__dict__", "__weakref__")
+    __slots__ = ()
+    __dict__ = property(_get_dict, _set_dict, _del_dict)  # type: ignore[assignment]
 
     # R44: these names are also reachable through the type.
     GreenletExit = GreenletExit
@@ -579,7 +606,7 @@ class greenlet:
 
     @property
     def gr_context(self) -> Any:
-        """This greenlet's :class:`contextvars.Context`, or None before it has one (R32)."""
+        """This greenlet's ``contextvars.Context``, or None before it has one (R32)."""
         s = self._s
         if s.started and _active(s) and s.ts.current is self:
             if s.ts is not _prim.get_thread_data():
