@@ -1,4 +1,5 @@
 """Each greenlet has its own contextvars Context, reachable and replaceable through gr_context."""
+
 from __future__ import annotations
 
 import gc
@@ -547,3 +548,58 @@ def test_R32_lookup_cache_invalidated_on_switch(api):
         assert log == ["g", "main"] * 10
 
     in_new_context(check)
+
+
+# --------------------------------------------------------------------------------------
+# Greenlets left suspended in a thread that exited
+# --------------------------------------------------------------------------------------
+
+EXITED_THREAD_SCRIPT = """
+import gc, threading, weakref
+from contextvars import ContextVar
+
+VAR = ContextVar("var")
+
+class Value:
+    pass
+
+holder = []
+
+def thread_fn():
+    def body():
+        value = Value()
+        holder.append(weakref.ref(value))
+        VAR.set(value)
+        del value
+        getcurrent().parent.switch()
+
+    g = greenlet(body)
+    g.switch()
+    holder.append(g)
+
+t = threading.Thread(target=thread_fn)
+t.start()
+t.join(30)
+assert not t.is_alive()
+ref, g = holder
+del holder[:]
+gc.collect()
+print("dead", g.dead)
+print("gr_context", g.gr_context)
+print("value released", ref() is None)
+{after}
+"""
+
+
+def test_R32_exited_thread_greenlet_has_no_context(run_script):
+    # The thread's death releases the context of greenlets suspended in it.
+    proc = run_script(EXITED_THREAD_SCRIPT.format(after="import os; os._exit(0)"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["dead True", "gr_context None", "value released True"]
+
+
+def test_R32_exited_thread_greenlet_dropped_cleanly(run_script):
+    # Dropping such a greenlet afterwards does not crash the interpreter.
+    proc = run_script(EXITED_THREAD_SCRIPT.format(after="del g\ngc.collect()\nprint('survived')"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "survived"

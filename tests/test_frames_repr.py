@@ -1,4 +1,5 @@
 """gr_frame in every greenlet state, and the repr of greenlets in every state."""
+
 from __future__ import annotations
 
 import re
@@ -201,7 +202,7 @@ def _check(g, suffix):
     assert type(r) is str
     assert str(g) == r
     assert r.startswith("<")
-    assert " object at 0x%x " % id(g) in r
+    assert f" object at 0x{id(g):x} " in r
     m = HEAD.match(r)
     assert m, r
     assert r[m.end() :] == suffix, r

@@ -1,4 +1,5 @@
-"""The run attribute: its lifetime, the main greenlet's lack of it, and how subclasses provide it."""
+"""The run attribute: its lifetime, the main greenlet's lack of it, and subclasses providing it."""
+
 from __future__ import annotations
 
 import abc
@@ -231,6 +232,53 @@ def test_R43_getattribute_sees_run_lookup_once(api):
     Spy.seen.clear()
     assert g.switch() == "done"
     assert Spy.seen.count("run") == 1
+
+
+def test_R43_getattribute_sees_only_user_lookups(api):
+    # Upstream's state lives in C, so a subclass __getattribute__ sees the
+    # attribute lookups of the user's code plus the one of run, nothing else.
+    class Spy(api.greenlet):
+        seen: list = []
+
+        def __getattribute__(self, name):
+            type(self).seen.append(name)
+            return api.greenlet.__getattribute__(self, name)
+
+    g = Spy(lambda: "done")
+    assert Spy.seen == []
+    assert g.switch() == "done"
+    assert Spy.seen == ["switch", "run"]
+    Spy.seen.clear()
+    repr(g)
+    bool(g)
+    assert g.dead
+    assert Spy.seen == ["dead"]
+
+
+def test_R43_restrictive_getattribute_does_not_break_switching(run_script):
+    # A subclass that hides private names must still work as a greenlet (in a
+    # fresh interpreter: a broken implementation fails in __del__ too).
+    proc = run_script(
+        """
+        class Strict(greenlet):
+            def __getattribute__(self, name):
+                if name.startswith("_") and name not in ("__dict__", "__class__"):
+                    raise AttributeError(name)
+                return greenlet.__getattribute__(self, name)
+
+        main = getcurrent()
+        g = Strict(lambda x: main.switch(x + 1))
+        print(g.switch(1), bool(g))
+        print(isinstance(g.throw(), GreenletExit), g.dead)
+        del g
+        import gc
+        gc.collect()
+        print("end")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines() == ["2 True", "True True", "end"]
 
 
 def test_R43_getattribute_error_on_run_raised_in_caller(api):

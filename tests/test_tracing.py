@@ -1,4 +1,5 @@
-"""Greenlet tracing with settrace/gettrace: per-thread tracers, events, first entry, failing tracers."""
+"""Greenlet tracing: per-thread tracers, switch and throw events, first entry, failing tracers."""
+
 from __future__ import annotations
 
 import sys
@@ -91,7 +92,7 @@ def test_R28_callback_args_and_runs_in_target(api, tracing):
     g.switch()
     tracing(None)
     assert [event for event, _, _ in rec.events] == ["switch"] * 4
-    for event, args, current in rec.events:
+    for _event, args, current in rec.events:
         assert type(args) is tuple and len(args) == 2
         origin, target = args
         # The callback runs after the switch, in the greenlet being switched to.

@@ -1,4 +1,5 @@
-"""The greenlet type as an object: API surface, bool/dead, pickling, __dict__, weakrefs, exceptions."""
+"""The greenlet type as an object: API surface, bool/dead, pickling, __dict__, weakrefs."""
+
 from __future__ import annotations
 
 import copy
@@ -222,6 +223,37 @@ def test_R41_dict_delete_raises(api):
     assert g.__dict__ == {"keep": 1}
 
 
+def test_R41_any_attribute_name_belongs_to_the_user(run_script):
+    # Instance and subclass attributes never clash with the greenlet's own state.
+    proc = run_script(
+        """
+        names = ["_s", "_state", "_impl", "_run", "_parent", "_main", "_started"]
+        ns = {name: "class-" + name for name in names}
+        ns["run"] = lambda self, x: ("ran", x)
+        Sub = type("Sub", (greenlet,), ns)
+        s = Sub()
+        print(s.switch(1), [getattr(s, n) == "class-" + n for n in names])
+        g = greenlet(lambda: getcurrent().parent.switch("parked"))
+        for n in names:
+            setattr(g, n, "inst-" + n)
+        print(g.switch(), sorted(g.__dict__) == sorted(names))
+        print(isinstance(g.throw(), GreenletExit), g.dead)
+        del s, g
+        import gc
+        gc.collect()
+        print("end")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines() == [
+        "('ran', 1) " + repr([True] * 7),
+        "parked True",
+        "True True",
+        "end",
+    ]
+
+
 def test_R41_main_greenlet_has_dict(api):
     seen = []
 
@@ -438,7 +470,7 @@ def test_R46_stack_saved_read_only(api):
 def test_R47_too_many_arguments(api, args, kwargs, n):
     with pytest.raises(TypeError) as info:
         api.greenlet(*args, **kwargs)
-    assert str(info.value) == "green() takes at most 2 arguments (%d given)" % n
+    assert str(info.value) == f"green() takes at most 2 arguments ({n} given)"
 
 
 def test_R47_invalid_keyword(api):

@@ -1,0 +1,30 @@
+"""Many greenlets at once: a process with 10,000 suspended greenlets still works."""
+from __future__ import annotations
+
+
+def test_R23_ten_thousand_suspended_greenlets(run_script):
+    proc = run_script(
+        """
+        import gc
+        N = 10000
+        killed = []
+        def park(i):
+            try:
+                getcurrent().parent.switch(i)
+            except GreenletExit:
+                killed.append(i)
+                raise
+        gs = [greenlet(park) for _ in range(N)]
+        assert [g.switch(i) for i, g in enumerate(gs)] == list(range(N))
+        assert all(g and not g.dead for g in gs)
+        # every one of them can still be resumed
+        assert sum(1 for g in gs[::1000] if g.switch() is None and g.dead) == 10
+        del gs
+        gc.collect()
+        assert len(killed) == N - 10, len(killed)
+        print("ok")
+        """,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
