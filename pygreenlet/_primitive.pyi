@@ -22,7 +22,7 @@ def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
     """A stacklet that runs ``entry()`` when first switched to.
 
     ``entry`` reads its value with take(); the stacklet it returns is resumed
-    (or started) as this one ends.
+    (or started) as this one ends.  It returns None only after discard().
     """
 
 def put(stacklet: Stacklet, value: Any) -> None:

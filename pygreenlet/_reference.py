@@ -130,8 +130,7 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
     try:
         target = entry()
     except _Unwind:
-        stacklet._done.release()
-        return
+        target = None
     except BaseException:  # the semantics layer must never let anything escape
         import os
         import traceback
@@ -142,7 +141,8 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
         os.abort()
     stacklet._done.release()
     del stacklet, entry
-    _resume(target)  # this thread ends right after the hand-off
+    if target is not None:  # None: discarded
+        _resume(target)  # this thread ends right after the hand-off
 
 
 def _carry_tracing(target: Stacklet) -> None:

@@ -69,7 +69,7 @@ def _make_main(ts: _ThreadState) -> Any:
     s.is_main = True
     s.started = True
     s.ts = ts
-    main._s = s
+    _set_state(main, s)
     s.stacklet = _prim.set_thread_data(ts, _on_thread_exit)
     ts.main = ts.current = main
     return main
@@ -94,7 +94,7 @@ def _on_thread_exit(ts: _ThreadState) -> None:
     ts.tracer = None
     deleteme, ts.deleteme = ts.deleteme, []
     for g in deleteme:  # R26: dropped elsewhere, owner gone: free without GreenletExit
-        _deactivate(g._s)
+        _deactivate(_st(g))
     ts.current = None
 
 
@@ -103,6 +103,7 @@ def _deactivate(s: _State) -> None:
     stacklet = s.stacklet
     s.finished = True
     s.stacklet = None
+    s.context = None
     if stacklet is not None and not sys.is_finalizing():
         _prim.discard(stacklet)
 
@@ -136,7 +137,7 @@ def _pack(args: tuple, kwargs: Any) -> Any:
 def _lineage_ts(g: Any) -> Any:
     """The thread state of the first started greenlet on g's parent chain (R20)."""
     while g is not None:
-        s = g._s
+        s = _st(g)
         if s.ts is not None:
             return s.ts
         g = s.parent
@@ -187,15 +188,40 @@ def _call_tracer(ts: _ThreadState, exc: Any, origin: Any, target: Any) -> Any:
     """R28-R31: report a switch to the thread's tracer, in the target, after the switch.
 
     Returns the exception to raise in the target: the pending one, or the
-    tracer's own if it raised (R31: the tracer is then removed).
+    tracer's own if it raised (R31: the tracer is then removed).  Like
+    upstream (which runs it under PyThreadState_EnterTracing), the tracer's own
+    code is hidden from sys.settrace/sys.setprofile hooks (R28).
     """
     tracer = ts.tracer
+    sys_trace, sys_profile = sys.gettrace(), sys.getprofile()
+    if sys_trace is not None:
+        sys.settrace(None)
+    if sys_profile is not None:
+        sys.setprofile(None)
     try:
         tracer("throw" if exc is not None else "switch", (origin, target))  # R29
     except BaseException as e:  # R31
         ts.tracer = None
         return e
+    finally:
+        if sys_trace is not None:
+            sys.settrace(sys_trace)
+        if sys_profile is not None:
+            sys.setprofile(sys_profile)
     return exc
+
+
+def _raise(exc: BaseException) -> Any:
+    """Raise *exc* where a switch resumes, without chaining it to the exception being handled.
+
+    Upstream restores the exception as the thread's pending error, so it never
+    gets an implicit ``__context__`` from the receiver's ``except`` block (R5, R11).
+    """
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
 
 
 # --------------------------------------------------------------------------------------
@@ -211,7 +237,7 @@ def _resolve(ts: _ThreadState, target: Any) -> tuple:
     may run code and even switch); if it got started meanwhile, retry.
     """
     while True:
-        s = target._s
+        s = _st(target)
         if s.started:
             if not s.finished:
                 return target, None
@@ -230,7 +256,7 @@ def _enter(ts: _ThreadState, target: Any, run: Any, payload: tuple) -> Any:
     Returns the stacklet to switch to.  The payload is
     ``(origin, args, kwargs, exc)``, plus ``run`` for a start.
     """
-    s = target._s
+    s = _st(target)
     if run is not None:
         s.started = True
         s.ts = ts
@@ -251,7 +277,7 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         # Leave: save what is per greenlet in the thread's interpreter state (R32).
         # R33/R34: exception state and recursion depth are the primitive's job
         # (its own OS thread here, saved thread-state fields when compiled).
-        origin._s.context = _prim.get_context()
+        _st(origin).context = _prim.get_context()
         stacklet = _enter(ts, target, run, (origin, args, kwargs, exc))
         # Nothing in this frame may keep the suspended greenlet alive (R23):
         # ``origin`` travels in the payload and is dropped by the receiver.
@@ -259,7 +285,7 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         origin, args, kwargs, exc = _prim.switch(stacklet)
         del stacklet
         # We were switched to: restore our state (R32).
-        s = ts.current._s
+        s = _st(ts.current)
         _prim.set_context(s.context)
         s.context = None
         del s
@@ -269,7 +295,7 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     # our args are in locals, so they are not lost.
     del origin
     if exc is not None:
-        raise exc
+        _raise(exc)
     return _pack(args, kwargs)
 
 
@@ -278,7 +304,7 @@ def _bootstrap() -> Any:
     origin, args, kwargs, exc, run = _prim.take()
     ts = _prim.get_thread_data()
     me = ts.current
-    s = me._s
+    s = _st(me)
     _prim.set_context(s.context)  # R32: a new greenlet has no context unless one was set
     s.context = None
     if ts.tracer is not None:
@@ -301,10 +327,13 @@ def _bootstrap() -> Any:
 def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
     """R4/R5/R7: the running greenlet finished; hand the outcome to its parent chain.
 
-    Returns the stacklet that the primitive resumes as this one ends.
+    Returns the stacklet that the primitive resumes as this one ends, or None
+    when the stacklet was discarded.
     """
     me = ts.current
-    s = me._s
+    if me is None or not ts.alive:
+        return None  # R22: discarded (its thread exited): end without switching anywhere
+    s = _st(me)
     s.context = _prim.get_context()  # a dead greenlet keeps its last context (R32)
     _prim.set_context(None)
     s.finished = True
@@ -320,7 +349,7 @@ def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
             return _enter(ts, target, run, (me, args, None, exc))
         except BaseException as e:
             args, exc = (), e
-            parent = parent._s.parent
+            parent = _st(parent).parent
     sys.stderr.write("pygreenlet: fatal: ran out of parent greenlets while propagating exception\n")
     sys.stderr.flush()
     import os
@@ -335,7 +364,7 @@ def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
 
 def _kill(g: Any, ts: _ThreadState) -> None:
     """R23-R25: throw GreenletExit into a collected, suspended greenlet of this thread."""
-    s = g._s
+    s = _st(g)
     parent = s.parent
     s.parent = ts.current  # R23: come back to the collector when the victim ends
     try:
@@ -353,7 +382,7 @@ def _kill_deleteme(ts: _ThreadState) -> None:
             _kill(g, ts)
         except BaseException:
             _write_unraisable(g)  # R24
-        if _active(g._s):
+        if _active(_st(g)):
             _report_not_killed(g)
         del g
 
@@ -388,7 +417,7 @@ def _finalize(g: Any, frames: int) -> None:
     *frames* is how many frames between the finalizer and here hold ``g``; it
     lets us tell a resurrected victim from one that merely refused to die.
     """
-    s = g._s
+    s = _st(g)
     if s.is_main or not s.started or s.finished:
         return
     ts = s.ts
@@ -425,6 +454,13 @@ class _Slots:
 
 
 _dict_slot = _Slots.__dict__["__dict__"]
+# The state slot is reached only through its descriptor, which is taken off the
+# class: user code (a subclass's __getattribute__, an attribute named ``_s``)
+# can neither see nor replace it, as with upstream's C struct field.
+_state_slot = _Slots.__dict__["_s"]
+del _Slots._s
+_st = _state_slot.__get__
+_set_state = _state_slot.__set__
 
 
 def _get_dict(g: Any) -> dict:
@@ -464,7 +500,7 @@ class greenlet(_Slots):
         # Like upstream's tp_new: the parent is set here, so a subclass whose
         # __init__ never calls ours still works.
         self = object.__new__(cls)
-        self._s = _State(_thread_state().current)
+        _set_state(self, _State(_thread_state().current))
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -540,7 +576,7 @@ class greenlet(_Slots):
         there (R13).
         """
         exc = _normalize_throw(typ, val, tb)  # R10
-        s = self._s
+        s = _st(self)
         if s.started and not _active(s) and isinstance(exc, GreenletExit):
             return _switch(self, (exc,), None, None)  # R13
         return _switch(self, (), None, exc)
@@ -550,7 +586,7 @@ class greenlet(_Slots):
     @property
     def run(self) -> Any:
         """The callable run by this greenlet; gone once it has started (R36, R37)."""
-        s = self._s
+        s = _st(self)
         if s.is_main:
             raise AttributeError("Main greenlets do not have a run attribute.")  # R37
         if s.started or s.run is _MISSING:
@@ -574,7 +610,7 @@ class greenlet(_Slots):
         Setting it checks the type (R15), cycles (R16), collected chains (R17)
         and threads (R18).
         """
-        return self._s.parent
+        return _st(self).parent
 
     @parent.setter
     def parent(self, value: Any) -> None:
@@ -589,17 +625,19 @@ class greenlet(_Slots):
     @property
     def dead(self) -> bool:
         """True if this greenlet has finished, or its thread has exited (R39, R22)."""
-        s = self._s
+        s = _st(self)
+        if s.started and not s.finished and not s.ts.alive:
+            _deactivate(s)  # R22: like upstream, free what a dead thread's greenlet holds
         return s.started and not _active(s)
 
     def __bool__(self) -> bool:
         """True while active: started and not dead (R39)."""
-        return _active(self._s)
+        return _active(_st(self))
 
     @property
     def gr_frame(self) -> Any:
         """The frame where a suspended greenlet will resume; None otherwise (R35)."""
-        s = self._s
+        s = _st(self)
         if not _active(s) or s.ts.current is self:
             return None
         return _prim.frame(s.stacklet)
@@ -607,7 +645,7 @@ class greenlet(_Slots):
     @property
     def gr_context(self) -> Any:
         """This greenlet's ``contextvars.Context``, or None before it has one (R32)."""
-        s = self._s
+        s = _st(self)
         if s.started and _active(s) and s.ts.current is self:
             if s.ts is not _prim.get_thread_data():
                 raise ValueError(
@@ -620,7 +658,7 @@ class greenlet(_Slots):
     def gr_context(self, value: Any) -> None:
         if value is not None and type(value) is not Context:
             raise TypeError("greenlet context must be a contextvars.Context or None")
-        s = self._s
+        s = _st(self)
         if s.started and _active(s) and s.ts.current is self:
             if s.ts is not _prim.get_thread_data():
                 raise ValueError(
@@ -637,7 +675,7 @@ class greenlet(_Slots):
     @property
     def _stack_saved(self) -> int:
         """Bytes of this greenlet's C stack currently copied to the heap (R46)."""
-        s = self._s
+        s = _st(self)
         if not _active(s) or s.ts.current is self:
             return 0
         return _prim.stack_saved(s.stacklet)
@@ -653,7 +691,7 @@ class greenlet(_Slots):
 
     def __repr__(self) -> str:
         """R38: ``<type object at addr (otid=...) state flags>``."""
-        s = self._s
+        s = _st(self)
         ts = s.ts
         head = "<%s object at 0x%x (otid=%s)" % (
             _tp_name(self),
@@ -674,7 +712,7 @@ class greenlet(_Slots):
 
 
 def _set_run(g: Any, value: Any) -> None:
-    s = g._s
+    s = _st(g)
     if s.is_main:
         raise AttributeError("Main greenlets do not have a run attribute.")  # R37
     if s.started:
@@ -683,7 +721,7 @@ def _set_run(g: Any, value: Any) -> None:
 
 
 def _set_parent(g: Any, value: Any) -> None:
-    s = g._s
+    s = _st(g)
     if s.is_main:
         raise AttributeError("cannot set the parent of a main greenlet")  # R19
     if value is _MISSING:
@@ -697,8 +735,8 @@ def _set_parent(g: Any, value: Any) -> None:
     while p is not None:
         if p is g:
             raise ValueError("cyclic parent chain")  # R16
-        owner = p._s.ts
-        p = p._s.parent
+        owner = _st(p).ts
+        p = _st(p).parent
     if owner is None:
         raise ValueError("parent must not be garbage collected")  # R17
     if s.started and s.ts is not owner:

@@ -97,6 +97,8 @@ REFERENCE_DIFFERENCES = {
     "the depth at which it was first switched to",
     "frame-bottom": "the f_back of a greenlet's outermost frame leads into pygreenlet's "
     "bootstrap frames instead of being None",
+    "traceback-frames": "tracebacks of exceptions that cross a switch also show "
+    "pygreenlet's own switch frames (Python code adds a traceback entry per frame)",
     "dead-thread-finally": "a greenlet suspended in a thread that exited runs its finally "
     "blocks (without GreenletExit) when it is collected",
 }

@@ -1,4 +1,5 @@
 """The ``parent`` attribute: deletion, type, cycle, collected-chain and thread rules (R14-R19)."""
+
 from __future__ import annotations
 
 import gc
