@@ -25,6 +25,9 @@ def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
     (or started) as this one ends.  It returns None only after discard().
     """
 
+def current() -> Stacklet:
+    """The running stacklet."""
+
 def put(stacklet: Stacklet, value: Any) -> None:
     """Store the value that *stacklet* receives when it next runs."""
 

@@ -152,6 +152,11 @@ def _carry_tracing(target: Stacklet) -> None:
     target._profile = sys.getprofile()
 
 
+def current() -> Stacklet:
+    """Return the running stacklet."""
+    return _tls.stacklet
+
+
 def put(stacklet: Stacklet, value: Any) -> None:
     """Store the value *stacklet* receives when it next runs."""
     stacklet._value = value

@@ -27,6 +27,9 @@ _KILL_MESSAGE = "Killing the greenlet because all references have vanished."
 #: Upstream leaks them on purpose; keeping them here is the same leak, made visible.
 _leaked: list = []
 
+#: States of greenlets freed while still active, whose stacks are still to be freed.
+_orphans: list = []
+
 
 class _ThreadState:
     """What one thread owns: its main greenlet, the running greenlet, its tracer."""
@@ -56,6 +59,15 @@ class _State:
         self.is_main = False
         self.context: Any = None  # contextvars.Context while not running (R32)
 
+    def __del__(self) -> None:
+        # R23: the greenlet object is gone but its stack may not be: it survived
+        # a kill by resurrection and was dropped again (Python runs a __del__
+        # once per object, so no second GreenletExit).  Its stack is freed at
+        # the next API call, unless the greenlet's own finalizer, which the GC
+        # may run after this one, kills it first.
+        if self.started and not self.finished and not self.is_main:
+            _orphans.append(self)
+
 
 # --------------------------------------------------------------------------------------
 # Thread state
@@ -75,17 +87,30 @@ def _make_main(ts: _ThreadState) -> Any:
     return main
 
 
-def _thread_state() -> _ThreadState:
-    """Return this thread's state, creating its main greenlet on first use (R21)."""
+def _thread_state(kill_deferred: bool = True) -> _ThreadState:
+    """Return this thread's state, creating its main greenlet on first use (R21).
+
+    R26: greenlets other threads dropped are killed here, unless *kill_deferred*
+    is false (settrace/gettrace do not run them, as upstream).
+    """
     ts = _prim.get_thread_data()
     if ts is None:
         if sys.is_finalizing():
             raise RuntimeError("greenlet is being finalized")  # R27
         ts = _ThreadState()
         _make_main(ts)
-    elif ts.deleteme:
+    elif kill_deferred and ts.deleteme:
         _kill_deleteme(ts)
+    if _orphans:
+        _free_orphans()
     return ts
+
+
+def _free_orphans() -> None:
+    while _orphans:
+        s = _orphans.pop()
+        if not s.finished:
+            _deactivate(s)
 
 
 def _on_thread_exit(ts: _ThreadState) -> None:
@@ -331,8 +356,8 @@ def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
     when the stacklet was discarded.
     """
     me = ts.current
-    if me is None or not ts.alive:
-        return None  # R22: discarded (its thread exited): end without switching anywhere
+    if me is None or _st(me).stacklet is not _prim.current():
+        return None  # discarded (R22, R23): end without switching anywhere
     s = _st(me)
     s.context = _prim.get_context()  # a dead greenlet keeps its last context (R32)
     _prim.set_context(None)
@@ -459,8 +484,20 @@ _dict_slot = _Slots.__dict__["__dict__"]
 # can neither see nor replace it, as with upstream's C struct field.
 _state_slot = _Slots.__dict__["_s"]
 del _Slots._s
-_st = _state_slot.__get__
+_get_state = _state_slot.__get__
 _set_state = _state_slot.__set__
+
+
+def _st(g: Any) -> _State:
+    """The state of greenlet *g*."""
+    try:
+        return _get_state(g)
+    except AttributeError:
+        # R17: the GC's clear step emptied the slot and a finalizer revived the
+        # object; like upstream, it is now an unstarted greenlet without a parent.
+        s = _State(None)
+        _set_state(g, s)
+        return s
 
 
 def _get_dict(g: Any) -> dict:
@@ -703,7 +740,8 @@ class greenlet(_Slots):
         exited = " (thread exited)" if not ts.alive else ""
         if not _active(s):
             return head + exited + " dead>"
-        where = " current" if ts.current is self else " suspended"
+        running_here = ts.current is self and ts is _prim.get_thread_data()
+        where = " current" if running_here else " suspended"
         return head + where + " active started" + (" main>" if s.is_main else ">")
 
     def __del__(self) -> None:
@@ -722,10 +760,10 @@ def _set_run(g: Any, value: Any) -> None:
 
 def _set_parent(g: Any, value: Any) -> None:
     s = _st(g)
+    if value is _MISSING:
+        raise AttributeError("can't delete attribute")  # R14 (main greenlets too)
     if s.is_main:
         raise AttributeError("cannot set the parent of a main greenlet")  # R19
-    if value is _MISSING:
-        raise AttributeError("can't delete attribute")  # R14
     if not isinstance(value, greenlet):
         raise TypeError(
             "GreenletChecker: Expected any type of greenlet, not " + type(value).__name__
@@ -768,14 +806,14 @@ def settrace(callback: Callable[[str, tuple], Any] | None) -> Any:
     The tracer is called as ``callback(event, (origin, target))`` with event
     ``'switch'`` or ``'throw'``, in the target greenlet, after each switch.
     """
-    ts = _thread_state()
+    ts = _thread_state(False)
     previous, ts.tracer = ts.tracer, callback
     return previous
 
 
 def gettrace() -> Any:
     """Return this thread's greenlet tracer, or None (R28)."""
-    return _thread_state().tracer
+    return _thread_state(False).tracer
 
 
 # R44: upstream copies these into the type's namespace too.

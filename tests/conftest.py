@@ -99,6 +99,9 @@ REFERENCE_DIFFERENCES = {
     "bootstrap frames instead of being None",
     "traceback-frames": "tracebacks of exceptions that cross a switch also show "
     "pygreenlet's own switch frames (Python code adds a traceback entry per frame)",
+    "second-kill": "a greenlet that resurrected itself while being killed gets no second "
+    "GreenletExit when it is dropped again (Python runs __del__ once per object); its "
+    "stack is freed then without running code",
     "dead-thread-finally": "a greenlet suspended in a thread that exited runs its finally "
     "blocks (without GreenletExit) when it is collected",
 }

@@ -1,0 +1,675 @@
+"""Collection of greenlets: kill on collection, unraisable reports, leaks, finalization."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import weakref
+
+import pytest
+
+KILL_MESSAGE = "Killing the greenlet because all references have vanished."
+
+
+# --------------------------------------------------------------------------------------
+# R23: kill on collection
+# --------------------------------------------------------------------------------------
+
+
+def test_R23_greenlet_exit_thrown_when_last_reference_goes(api):
+    events = []
+    main = api.getcurrent()
+
+    def body():
+        try:
+            main.switch("parked")
+        except api.GreenletExit as e:
+            events.append((type(e), e.args, api.getcurrent().parent is main))
+            raise
+        finally:
+            events.append("finally")
+
+    g = api.greenlet(body)
+    assert g.switch() == "parked"
+    del g  # synchronous: everything happens before del returns
+    assert events == [(api.GreenletExit, (KILL_MESSAGE,), True), "finally"]
+
+
+def test_R23_collector_is_a_non_main_greenlet(api):
+    # The victim's parent is temporarily whoever drops the last reference.
+    events = []
+
+    def victim():
+        try:
+            api.getcurrent().parent.switch()
+        except api.GreenletExit:
+            events.append(("parent", api.getcurrent().parent))
+
+    def collector():
+        g = api.greenlet(victim)
+        g.switch()
+        events.append("dropping")
+        del g
+        events.append("dropped")
+        return api.getcurrent()
+
+    c = api.greenlet(collector)
+    me = c.switch()
+    assert me is c
+    assert events == ["dropping", ("parent", c), "dropped"]
+
+
+def test_R23_parent_restored_on_kill(api):
+    # upstream test_parent_restored_on_kill
+    hub = api.greenlet(lambda: None)
+    main = api.getcurrent()
+    result = []
+
+    def worker():
+        try:
+            main.switch()
+        except api.GreenletExit:
+            result.append(api.getcurrent().parent)
+            result.append(api.getcurrent())
+            hub.switch()
+
+    g = api.greenlet(worker, parent=hub)
+    g.switch()
+    del g
+    assert result
+    assert result[0] is main
+    assert result[1].parent is hub
+    # the resurrected worker is suspended in hub.switch(); hub is dead now
+    assert hub.dead
+    resurrected = result.pop()
+    assert resurrected and not resurrected.dead
+    result.clear()
+    resurrected.throw()  # finish it: its parent chain (dead hub) leads back here
+    assert resurrected.dead
+
+
+def test_R23_dealloc_switch_args_not_lost(api):
+    # upstream test_dealloc_switch_args_not_lost
+    seen = []
+
+    def worker_body():
+        value = api.getcurrent().parent.switch()
+        del worker[0]
+        initiator.parent = api.getcurrent().parent
+        try:
+            api.getcurrent().parent.switch(value)
+        finally:
+            seen.append(api.getcurrent())
+
+    def initiator_body():
+        return 42
+
+    worker = [api.greenlet(worker_body)]
+    worker[0].switch()
+    initiator = api.greenlet(initiator_body, worker[0])
+    value = initiator.switch()
+    assert seen
+    assert value == 42
+
+
+def test_R23_resurrection_keeps_greenlet_alive(api):
+    saved = []
+    main = api.getcurrent()
+
+    def body():
+        try:
+            main.switch()
+        except api.GreenletExit as e:
+            saved.append(api.getcurrent())
+            # back to the collector, staying suspended
+            x = api.getcurrent().parent.switch("resurrected")
+            return ("finished", x, e.args)
+
+    g = api.greenlet(body)
+    g.switch()
+    ref = weakref.ref(g)
+    del g
+    assert len(saved) == 1
+    g = saved.pop()
+    assert ref() is g
+    assert g and not g.dead
+    assert g.parent is main  # restored
+    assert g.switch("later") == ("finished", "later", (KILL_MESSAGE,))
+    assert g.dead
+
+
+def test_R23_resurrected_then_dropped_again_is_killed_again(api, known_difference):
+    known_difference("second-kill")
+    saved = []
+    kills = []
+    main = api.getcurrent()
+
+    def body():
+        while True:
+            try:
+                main.switch()
+            except api.GreenletExit as e:
+                kills.append(e.args)
+                if len(kills) == 1:
+                    saved.append(api.getcurrent())
+                    continue
+                raise
+
+    g = api.greenlet(body)
+    g.switch()
+    del g
+    assert kills == [(KILL_MESSAGE,)]
+    g = saved.pop()
+    assert g and not g.dead
+    r = weakref.ref(g)
+    del g
+    assert kills == [(KILL_MESSAGE,), (KILL_MESSAGE,)]
+    gc.collect()
+    assert r() is None
+
+
+def test_R23_unstarted_and_dead_greenlets_run_nothing(api):
+    calls = []
+    g = api.greenlet(lambda: calls.append("ran"))
+    r = weakref.ref(g)
+    del g
+    assert r() is None
+    g = api.greenlet(lambda: calls.append("ran"))
+    g.switch()
+    r = weakref.ref(g)
+    del g
+    assert r() is None
+    assert calls == ["ran"]
+
+
+def test_R23_kill_in_collect_of_cycle_of_objects_holding_greenlet(api):
+    # A suspended greenlet held only by a garbage cycle is killed when the
+    # GC frees that cycle.
+    events = []
+    main = api.getcurrent()
+
+    def body():
+        try:
+            main.switch()
+        except api.GreenletExit as e:
+            events.append(e.args)
+
+    class Holder:
+        pass
+
+    h = Holder()
+    h.self = h
+    h.g = api.greenlet(body)
+    h.g.switch()
+    del h
+    assert events == []
+    gc.collect()
+    assert events == [(KILL_MESSAGE,)]
+
+
+def test_R23_deleters_exception_state_is_kept(api):
+    main = api.getcurrent()
+
+    def body():
+        try:
+            main.switch()
+        except api.GreenletExit:
+            try:
+                raise KeyError("inside")
+            except KeyError:
+                pass
+
+    g = api.greenlet(body)
+    g.switch()
+    try:
+        raise ValueError("outer")
+    except ValueError:
+        del g
+        assert sys.exc_info()[0] is ValueError
+        assert str(sys.exc_info()[1]) == "outer"
+
+
+# --------------------------------------------------------------------------------------
+# R24: other exceptions go to sys.unraisablehook
+# --------------------------------------------------------------------------------------
+
+
+def test_R24_exception_from_killed_greenlet_is_unraisable(api, monkeypatch):
+    reports = []
+    monkeypatch.setattr(sys, "unraisablehook", reports.append)
+    main = api.getcurrent()
+
+    def body():
+        try:
+            main.switch()
+        except api.GreenletExit:
+            raise ValueError("boom")
+
+    g = api.greenlet(body)
+    g.switch()
+    expected_object = g
+    ident = id(g)
+    del expected_object
+    del g
+    assert len(reports) == 1
+    report = reports[0]
+    assert report.exc_type is ValueError
+    assert str(report.exc_value) == "boom"
+    assert isinstance(report.exc_value, ValueError)
+    assert id(report.object) == ident
+    assert report.object.dead
+    reports.clear()
+
+
+def test_R24_deleter_is_not_disturbed(api, monkeypatch):
+    reports = []
+    monkeypatch.setattr(sys, "unraisablehook", reports.append)
+    main = api.getcurrent()
+
+    def body():
+        try:
+            main.switch()
+        finally:
+            raise RuntimeError("from finally")
+
+    g = api.greenlet(body)
+    g.switch()
+    try:
+        raise KeyError("mine")
+    except KeyError:
+        del g
+        assert sys.exc_info()[0] is KeyError
+    assert [type(r.exc_value) for r in reports] == [RuntimeError]
+    # the collector just continues
+    assert api.getcurrent() is main
+    reports.clear()
+
+
+def test_R24_greenlet_exit_subclass_is_not_reported(api, monkeypatch):
+    reports = []
+    monkeypatch.setattr(sys, "unraisablehook", reports.append)
+    main = api.getcurrent()
+
+    class MyExit(api.GreenletExit):
+        pass
+
+    def body():
+        try:
+            main.switch()
+        except api.GreenletExit:
+            raise MyExit("replaced")
+
+    g = api.greenlet(body)
+    g.switch()
+    del g
+    assert reports == []
+
+
+# --------------------------------------------------------------------------------------
+# R25: a victim that survives the kill
+# --------------------------------------------------------------------------------------
+
+
+def test_R25_greenlet_that_ignores_the_kill_is_reported_and_leaked(api, capsys):
+    keep_going = [True]
+    kills = []
+
+    def body():
+        while keep_going[0]:
+            try:
+                api.getcurrent().parent.switch()
+            except api.GreenletExit as e:
+                kills.append(e.args)
+
+    g = api.greenlet(body)
+    g.switch()
+    expected = repr(g)
+    r = weakref.ref(g)
+    capsys.readouterr()
+    del g
+    out, err = capsys.readouterr()
+    assert kills == [(KILL_MESSAGE,)]
+    assert err == f"GreenletExit did not kill {expected}\n"
+    assert out == ""
+    gc.collect()
+    g = r()
+    assert g is not None  # leaked on purpose
+    assert g and not g.dead
+    # clean up
+    keep_going[0] = False
+    g.switch()
+    assert g.dead
+
+
+def test_R25_greenlet_that_switches_elsewhere_is_reported(api, capsys):
+    main = api.getcurrent()
+    kills = []
+
+    def body():
+        try:
+            main.switch()
+        except api.GreenletExit as e:
+            kills.append(e.args)
+            main.switch("elsewhere")  # never comes back
+        return "finished"
+
+    g = api.greenlet(body)
+    g.switch()
+    expected = repr(g)
+    r = weakref.ref(g)
+    capsys.readouterr()
+    del g
+    _, err = capsys.readouterr()
+    assert kills == [(KILL_MESSAGE,)]
+    assert err == f"GreenletExit did not kill {expected}\n"
+    g = r()
+    assert g is not None and g and not g.dead
+    assert g.switch() == "finished"
+
+
+def test_R25_resurrected_greenlet_is_not_reported(api, capsys):
+    saved = []
+    main = api.getcurrent()
+
+    def body():
+        try:
+            main.switch()
+        except api.GreenletExit:
+            saved.append(api.getcurrent())
+            main.switch()
+
+    g = api.greenlet(body)
+    g.switch()
+    capsys.readouterr()
+    del g
+    _, err = capsys.readouterr()
+    assert err == ""
+    assert len(saved) == 1 and saved[0]
+    saved[0].throw()
+    assert saved[0].dead
+
+
+# --------------------------------------------------------------------------------------
+# R42: weak references and GC of greenlets that are not active
+# --------------------------------------------------------------------------------------
+
+
+def test_R42_weakref_to_greenlets(api):
+    main = api.getcurrent()
+    assert weakref.ref(main)() is main
+    g = api.greenlet(lambda: None)
+    callbacks = []
+    r = weakref.ref(g, callbacks.append)
+    assert r() is g
+    del g
+    assert r() is None
+    assert callbacks == [r]
+
+
+def test_R42_weakref_proxy(api):
+    g = api.greenlet(lambda x: x + 1)
+    p = weakref.proxy(g)
+    assert p.switch(1) == 2
+    assert p.dead
+
+
+@pytest.mark.parametrize("state", ["unstarted", "dead"])
+def test_R42_self_referencing_greenlets_are_collected(api, state):
+    g = api.greenlet(lambda: None)
+    g.me = g
+    g.cycle = [g, {"g": g}]
+    if state == "dead":
+        g.switch()
+        assert g.dead
+    r = weakref.ref(g)
+    del g
+    assert r() is not None
+    gc.collect()
+    assert r() is None
+
+
+def test_R42_greenlet_referencing_itself_through_run_is_collected(api):
+    class Sub(api.greenlet):
+        def run(self):
+            return self
+
+    g = Sub()
+    g.own_run = g.run
+    r = weakref.ref(g)
+    del g
+    gc.collect()
+    assert r() is None
+    g = Sub()
+    assert g.switch() is g
+    r = weakref.ref(g)
+    del g
+    gc.collect()
+    assert r() is None
+
+
+def test_R42_parent_chain_of_unstarted_greenlets_collected(api):
+    gs = [api.greenlet(lambda: None)]
+    for _ in range(10):
+        gs.append(api.greenlet(lambda: None, parent=gs[-1]))
+    refs = [weakref.ref(g) for g in gs]
+    del gs
+    gc.collect()
+    assert [r() for r in refs] == [None] * 11
+
+
+# --------------------------------------------------------------------------------------
+# R27: interpreter finalization
+# --------------------------------------------------------------------------------------
+
+
+def test_R27_getcurrent_works_in_atexit_handler(run_script):
+    r = run_script(
+        """
+import atexit, os
+main = getcurrent()
+def late():
+    cur = getcurrent()
+    g = greenlet(lambda x: getcurrent().parent.switch(x * 2) or "end")
+    v = g.switch(21)
+    os.write(1, ("atexit %s %s %s %s\\n" % (cur is main, v, g.switch(), g.dead)).encode())
+atexit.register(late)
+print("registered", flush=True)
+"""
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["registered", "atexit True 42 end True"], r.stdout
+    assert "Error" not in r.stderr, r.stderr
+
+
+def test_R27_getcurrent_raises_when_finalizing(run_script):
+    r = run_script(
+        """
+import gc, os
+gc.disable()
+class Checker:
+    def __del__(self, getcurrent=getcurrent, os=os, RuntimeError=RuntimeError):
+        try:
+            getcurrent()
+        except RuntimeError as e:
+            os.write(1, ("RuntimeError: %s\\n" % (e,)).encode())
+        else:
+            os.write(1, b"no error\\n")
+a = Checker()
+b = {"a": a}
+a.cycle = b
+del a, b
+print("OK", flush=True)
+"""
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "OK\nRuntimeError: greenlet is being finalized\n", r.stdout + r.stderr
+
+
+def test_R27_suspended_greenlets_left_at_exit(run_script):
+    # Greenlets still suspended when the interpreter finalizes are made dead
+    # without running their code: no GreenletExit, exit status 0.
+    r = run_script(
+        """
+import os
+def body(i, write=os.write, GreenletExit=GreenletExit):
+    try:
+        getcurrent().parent.switch(i)
+    except GreenletExit:
+        write(1, b"GreenletExit\\n")
+        raise
+kept = []
+for i in range(20):
+    g = greenlet(body)
+    assert g.switch(i) == i
+    kept.append(g)
+def outer():
+    inner = greenlet(body)
+    kept.append(inner)
+    inner.switch(-1)
+    getcurrent().parent.switch()
+nested = greenlet(outer)
+nested.switch()
+print("OK", flush=True)
+"""
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == "OK\n", r.stdout + r.stderr
+    assert "Fatal" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_R27_suspended_greenlet_in_cycle_at_exit(run_script):
+    r = run_script(
+        """
+import gc, os
+gc.disable()
+def body(write=os.write, GreenletExit=GreenletExit):
+    try:
+        getcurrent().parent.switch()
+    except GreenletExit:
+        write(1, b"GreenletExit\\n")
+        raise
+class Holder:
+    pass
+h = Holder()
+h.cycle = h
+h.g = greenlet(body)
+h.g.switch()
+del h
+print("OK", flush=True)
+"""
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == "OK\n", r.stdout + r.stderr
+
+
+def test_R27_threads_with_suspended_greenlets_at_exit(run_script):
+    r = run_script(
+        """
+import threading
+kept = []
+started = threading.Event()
+def worker():
+    g = greenlet(lambda: getcurrent().parent.switch())
+    g.switch()
+    kept.append(g)
+    started.set()
+t = threading.Thread(target=worker)
+t.start()
+assert started.wait(30)
+t.join(30)
+print("OK", flush=True)
+"""
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == "OK\n", r.stdout + r.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Leaks
+# --------------------------------------------------------------------------------------
+
+
+def _os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _type_counts() -> dict:
+    for _ in range(3):
+        gc.collect()
+    counts: dict = {}
+    for o in gc.get_objects():
+        name = type(o).__name__
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _workload(api, n):
+    main = api.getcurrent()
+    for i in range(n):
+        # create, switch, finish
+        g = api.greenlet(lambda x: x + 1)
+        assert g.switch(i) == i + 1
+        # suspended, then resumed to the end
+        g = api.greenlet(lambda: main.switch("p") or "e")
+        assert g.switch() == "p"
+        assert g.switch() == "e"
+    # suspended, then dropped (killed on collection)
+    for _ in range(n // 10):
+        g = api.greenlet(lambda: main.switch())
+        g.switch()
+        del g
+    # raising greenlets
+    for _ in range(n // 10):
+        g = api.greenlet(lambda: 1 / 0)
+        try:
+            g.switch()
+        except ZeroDivisionError:
+            pass
+    # a self-referencing dead greenlet
+    for _ in range(n // 10):
+        g = api.greenlet(lambda: None)
+        g.me = g
+        g.switch()
+    del g
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+def test_leak_create_switch_finish_and_drop(api):
+    threads_before = _os_threads()
+    _workload(api, 500)  # warm up caches, free lists, lazily made objects
+    before = _type_counts()
+    _workload(api, 2000)
+    after = _type_counts()
+    grown = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    grown = {k: v for k, v in grown.items() if v > 20}
+    assert grown == {}, grown
+    assert sum(after.values()) - sum(before.values()) < 200
+    # every OS thread a greenlet may have used is gone again
+    assert _os_threads() <= threads_before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+def test_leak_many_suspended_greenlets_dropped_at_once(api):
+    threads_before = _os_threads()
+    main = api.getcurrent()
+    finished = []
+
+    def body(i):
+        try:
+            main.switch()
+        finally:
+            finished.append(i)
+
+    gs = []
+    for i in range(300):
+        g = api.greenlet(body)
+        g.switch(i)
+        gs.append(g)
+    del g
+    refs = [weakref.ref(g) for g in gs]
+    del gs
+    gc.collect()
+    assert sorted(finished) == list(range(300))
+    assert all(r() is None for r in refs)
+    assert _os_threads() <= threads_before
