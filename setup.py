@@ -11,7 +11,18 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 REQUIRE = os.environ.get("PYGREENLET_REQUIRE_SPEEDUPS") == "1"
 PURE = os.environ.get("PYGREENLET_PURE") == "1"
-SOURCE = os.path.join("_speedups", "_speedups.pyx")
+PRIM_SOURCE = os.path.join("_speedups", "_speedups_prim.pyx")
+SEMANTICS_SOURCE = os.path.join("pygreenlet", "_semantics.py")
+HEADERS = [
+    os.path.join("_speedups", name)
+    for name in (
+        "pyg_switch.h",
+        "pyg_pystate.h",
+        "pyg_compat.h",
+        os.path.join("platform", "select.h"),
+        os.path.join("platform", "switch_x86_64_sysv.h"),
+    )
+]
 
 
 def why_not_compiled() -> str | None:
@@ -20,8 +31,12 @@ def why_not_compiled() -> str | None:
         return "PYGREENLET_PURE=1 asks for a pure wheel"
     if platform.python_implementation() != "CPython":
         return "the compiled backend is for CPython only"
-    if not os.path.exists(os.path.join(HERE, SOURCE)):
-        return "this source tree has no compiled backend yet"
+    if not os.path.exists(os.path.join(HERE, PRIM_SOURCE)):
+        return "this source tree has no compiled backend"
+    try:
+        import Cython  # noqa: F401
+    except ImportError:
+        return "Cython is not installed"
     return None
 
 
@@ -35,13 +50,34 @@ def extensions() -> list:
     from Cython.Build import cythonize
     from setuptools import Extension
 
-    ext = Extension(
-        "pygreenlet._speedups",
-        [SOURCE],
-        include_dirs=["_speedups"],
-        extra_compile_args=["-Wall", "-Wextra"],
+    flags = ["-Wall", "-Wextra"] + os.environ.get("PYGREENLET_CFLAGS", "").split()
+    link = os.environ.get("PYGREENLET_LDFLAGS", "").split()
+    exts = [
+        # the stack-slicing primitive
+        Extension(
+            "pygreenlet._speedups_prim",
+            [PRIM_SOURCE],
+            include_dirs=["_speedups"],
+            depends=HEADERS,
+            extra_compile_args=flags,
+            extra_link_args=link,
+        ),
+        # the very same semantics module, compiled (it picks the primitive
+        # above when its module name is pygreenlet._speedups)
+        Extension(
+            "pygreenlet._speedups",
+            [SEMANTICS_SOURCE],
+            extra_compile_args=flags + ["-Wno-unused-function"],
+            extra_link_args=link,
+        ),
+    ]
+    return cythonize(
+        exts,
+        language_level=3,
+        # types come from _semantics.pxd, not from the annotations (which are
+        # for readers and mypy: Cython would take ``-> dict`` as "exactly dict")
+        compiler_directives={"embedsignature": True, "binding": True, "annotation_typing": False},
     )
-    return cythonize([ext], language_level=3, compiler_directives={"embedsignature": True})
 
 
 class OptionalBuildExt(build_ext):

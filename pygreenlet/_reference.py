@@ -78,10 +78,8 @@ class Stacklet:
         self._profile: Any = None
         self._entry: Any = None  # set until the stacklet's thread is started
 
-    def _park(self) -> Any:
-        """Block until someone hands a value to this stacklet, and return it."""
-        self._frame = sys._getframe(2)
-        self._wake.acquire()
+    def _arrived(self) -> Any:
+        """Called by a stacklet that was just woken: take its value."""
         self._frame = None
         if sys.gettrace() is not self._trace:
             sys.settrace(self._trace)
@@ -194,9 +192,15 @@ def switch(target: Stacklet) -> Any:
     no frame of the parked stacklet keeps them alive.
     """
     me: Stacklet = _tls.stacklet
+    me._frame = sys._getframe(1)
+    wait = me._wake.acquire
+    # From here until ``wait()`` blocks, this thread runs alongside the target's
+    # (they take turns on the GIL): it must run no code that allocates (and so
+    # might start the GC) or touches shared state.
     _resume(target)
     del target
-    return me._park()
+    wait()
+    return me._arrived()
 
 
 def discard(stacklet: Stacklet) -> None:

@@ -34,7 +34,7 @@ _orphans: list = []
 class _ThreadState:
     """What one thread owns: its main greenlet, the running greenlet, its tracer."""
 
-    __slots__ = ("main", "current", "tracer", "deleteme", "alive", "__weakref__")
+    __slots__ = ("main", "current", "tracer", "deleteme", "alive", "switching", "__weakref__")
 
     def __init__(self) -> None:
         self.main: Any = None
@@ -42,6 +42,10 @@ class _ThreadState:
         self.tracer: Any = None
         self.deleteme: list = []  # R26: greenlets dropped by other threads, killed here
         self.alive = True
+        # True from the moment a switch starts changing state until the target
+        # runs: a greenlet collected then (any allocation may run the GC) is
+        # killed later, not in the middle of the switch (crash class 3).
+        self.switching = False
 
 
 class _State:
@@ -303,11 +307,13 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         # R33/R34: exception state and recursion depth are the primitive's job
         # (its own OS thread here, saved thread-state fields when compiled).
         _st(origin).context = _prim.get_context()
+        ts.switching = True
         stacklet = _enter(ts, target, run, (origin, args, kwargs, exc))
         # Nothing in this frame may keep the suspended greenlet alive (R23):
         # ``origin`` travels in the payload and is dropped by the receiver.
         del origin, target, args, kwargs, exc, run
         origin, args, kwargs, exc = _prim.switch(stacklet)
+        ts.switching = False
         del stacklet
         # We were switched to: restore our state (R32).
         s = _st(ts.current)
@@ -328,6 +334,7 @@ def _bootstrap() -> Any:
     """The body of every started greenlet, on its own primitive context (R2, R4-R6)."""
     origin, args, kwargs, exc, run = _prim.take()
     ts = _prim.get_thread_data()
+    ts.switching = False
     me = ts.current
     s = _st(me)
     _prim.set_context(s.context)  # R32: a new greenlet has no context unless one was set
@@ -358,6 +365,7 @@ def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
     me = ts.current
     if me is None or _st(me).stacklet is not _prim.current():
         return None  # discarded (R22, R23): end without switching anywhere
+    ts.switching = True
     s = _st(me)
     s.context = _prim.get_context()  # a dead greenlet keeps its last context (R32)
     _prim.set_context(None)
@@ -419,29 +427,48 @@ def _report_not_killed(g: Any) -> None:
 
 
 def _write_unraisable(g: Any) -> None:
-    """R24: report the exception being handled through sys.unraisablehook."""
+    """R24: report the exception being handled through sys.unraisablehook, about *g*."""
     exc_type, exc_value, exc_traceback = sys.exc_info()
-    sys.unraisablehook(
-        _UnraisableArgs(exc_type, exc_value, exc_traceback, None, g)  # type: ignore[arg-type]
-    )
+    sys.unraisablehook(_unraisable_args((exc_type, exc_value, exc_traceback, None, g)))
 
 
-class _UnraisableArgs:
-    """The shape sys.unraisablehook expects."""
+def _unraisable_args(fields: tuple) -> Any:
+    """Build the argument sys.unraisablehook takes (the default hook accepts only its own type)."""
+    global _UnraisableHookArgs
+    if _UnraisableHookArgs is None:
+        seen: list = []
+        hook, sys.unraisablehook = sys.unraisablehook, seen.append
+
+        class _Probe:
+            def __del__(self) -> None:
+                raise RuntimeError
+
+        try:
+            _Probe()
+            if not seen:
+                import gc
+
+                gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        _UnraisableHookArgs = type(seen[0]) if seen else _FallbackUnraisableArgs
+    return _UnraisableHookArgs(fields)
+
+
+_UnraisableHookArgs: Any = None
+
+
+class _FallbackUnraisableArgs:
+    """The shape sys.unraisablehook expects, where its own type cannot be found."""
 
     __slots__ = ("exc_type", "exc_value", "exc_traceback", "err_msg", "object")
 
-    def __init__(self, exc_type: Any, exc_value: Any, exc_traceback: Any, err_msg: Any, obj: Any):
-        self.exc_type, self.exc_value, self.exc_traceback = exc_type, exc_value, exc_traceback
-        self.err_msg, self.object = err_msg, obj
+    def __init__(self, fields: tuple) -> None:
+        self.exc_type, self.exc_value, self.exc_traceback, self.err_msg, self.object = fields
 
 
-def _finalize(g: Any, frames: int) -> None:
-    """R23-R27: what happens when a greenlet object loses its last reference.
-
-    *frames* is how many frames between the finalizer and here hold ``g``; it
-    lets us tell a resurrected victim from one that merely refused to die.
-    """
+def _finalize(g: Any) -> None:
+    """R23-R27: what happens when a greenlet object loses its last reference."""
     s = _st(g)
     if s.is_main or not s.started or s.finished:
         return
@@ -449,22 +476,24 @@ def _finalize(g: Any, frames: int) -> None:
     if not ts.alive or sys.is_finalizing():
         _deactivate(s)  # R22/R27: no code runs in it
         return
-    if _prim.get_thread_data() is not ts:
-        ts.deleteme.append(g)  # R26: killed when its own thread next runs
+    if ts.switching or _prim.get_thread_data() is not ts:
+        # R26: killed when its own thread next uses the API; also when the GC
+        # found it in the middle of a switch of this thread.
+        ts.deleteme.append(g)
         return
+    before = _refcount(g)
     try:
         _kill(g, ts)
     except BaseException:
         _write_unraisable(g)  # R24
-    # R25: still active and not resurrected (only our own references are left:
-    # the finalizer's temporary one, one per frame, and getrefcount's argument).
-    if _active(s) and _refcount(g) <= frames + 3:
+    # R25: still active, and nobody took a new reference during the kill.
+    if _active(s) and _refcount(g) <= before:
         _report_not_killed(g)
 
 
 def _refcount(g: Any) -> int:
-    getrefcount = getattr(sys, "getrefcount", None)
-    return 0 if getrefcount is None else getrefcount(g) - 1
+    getrefcount = getattr(sys, "getrefcount", None)  # not on PyPy
+    return 0 if getrefcount is None else getrefcount(g)
 
 
 # --------------------------------------------------------------------------------------
@@ -500,7 +529,7 @@ def _st(g: Any) -> _State:
         return s
 
 
-def _get_dict(g: Any) -> dict:
+def _get_dict(g: Any) -> Any:
     return _dict_slot.__get__(g)
 
 
@@ -577,7 +606,7 @@ class greenlet(_Slots):
                 try:
                     user_del(self)
                 finally:
-                    _finalize(self, 1)
+                    _finalize(self)
 
             __del__._pyg_chained = True  # type: ignore[attr-defined]
             cls.__del__ = __del__  # type: ignore[method-assign]
@@ -746,7 +775,7 @@ class greenlet(_Slots):
 
     def __del__(self) -> None:
         # R23: a suspended greenlet that loses its last reference is killed.
-        _finalize(self, 1)
+        _finalize(self)
 
 
 def _set_run(g: Any, value: Any) -> None:

@@ -1,0 +1,375 @@
+/* pyg_pystate.h -- the per-stacklet part of PyThreadState.
+ *
+ * CPython keeps per-thread interpreter state in PyThreadState; with several
+ * stacklets on one thread, some of it belongs to the *running* stacklet and
+ * must follow it (greenlet-behaviour.md 3.1).  The origin of a switch calls
+ * pyg_pystate_save() before its stack leaves; the target calls
+ * pyg_pystate_restore() as soon as its stack is back; a stacklet that runs
+ * for the first time calls pyg_pystate_fresh().  Fields are grouped by the
+ * feature flags of pyg_compat.h.
+ *
+ * The contextvars context is NOT handled here: the semantics layer swaps it
+ * through get_context()/set_context().
+ */
+#ifndef PYG_PYSTATE_H
+#define PYG_PYSTATE_H
+
+#include "pyg_compat.h"
+#include <string.h>
+
+#if PYG_CSTACK_FRAMES
+/* One frame whose `previous` link we changed while its stacklet is parked. */
+typedef struct {
+    struct _PyInterpreterFrame *frame;
+    struct _PyInterpreterFrame *previous;   /* the original link */
+} pyg_relink_t;
+#endif
+
+typedef struct {
+    /* The innermost frame object of the parked stacklet (strong reference),
+     * or NULL: what primitive.frame() returns.  On 3.9/3.10 it is also what
+     * tstate->frame gets back. */
+    PyObject *top_frame;
+#if PYG_CFRAME
+    pyg_cframe_t *cframe;          /* points into this stacklet's own C stack */
+#endif
+#if PYG_TSTATE_CURRENT_FRAME
+    struct _PyInterpreterFrame *current_frame;
+#endif
+    int recursion_depth;           /* Python recursion depth (all versions) */
+#if PYG_PY_C_RECURSION
+    int c_recursion_depth;         /* C recursion depth (3.12+) */
+#endif
+#if PYG_TRASH_NESTING_FIELD || PYG_TRASH_STRUCT
+    int trash_delete_nesting;
+#endif
+#if PYG_DELETE_LATER
+    /* Objects this stacklet queued for deferred deallocation.  Borrowed on
+     * purpose: they already have refcount 0, a new reference would make the
+     * trash can deallocate them twice. */
+    PyObject *delete_later;
+#endif
+    _PyErr_StackItem *exc_info;    /* NULL means &tstate->exc_state */
+    _PyErr_StackItem exc_state;    /* owns its references while parked */
+#if PYG_DATASTACK
+    _PyStackChunk *datastack_chunk;
+    PyObject **datastack_top;
+    PyObject **datastack_limit;
+#endif
+#if PYG_CSTACK_FRAMES
+    pyg_relink_t *relinked;
+    Py_ssize_t n_relinked, relinked_cap;
+#endif
+} pyg_pystate_t;
+
+/* --- frame exposure (3.12+, spec 3.4) -------------------------------------- */
+#if PYG_CSTACK_FRAMES
+/* A frame a user can see: not the C-stack entry frame, not half-built. */
+static inline int
+pyg_frame_is_visible(struct _PyInterpreterFrame *f)
+{
+    return f->owner != FRAME_OWNED_BY_CSTACK && !_PyFrame_IsIncomplete(f);
+}
+
+static inline struct _PyInterpreterFrame *
+pyg_first_visible(struct _PyInterpreterFrame *f)
+{
+    while (f != NULL && !pyg_frame_is_visible(f))
+        f = f->previous;
+    return f;
+}
+
+/* Make the parked chain walkable without touching the C stack: link each
+ * visible frame straight to the next visible one (the bottom one to NULL),
+ * remembering the original links.  The frames live in data-stack chunks or
+ * generators (heap), so this writes no C-stack memory. */
+static void
+pyg_expose_frames(pyg_pystate_t *s, struct _PyInterpreterFrame *top)
+{
+    struct _PyInterpreterFrame *f = pyg_first_visible(top);
+    s->n_relinked = 0;
+    while (f != NULL) {
+        struct _PyInterpreterFrame *orig = f->previous;
+        struct _PyInterpreterFrame *next = pyg_first_visible(orig);
+        if (next != orig) {
+            if (s->n_relinked == s->relinked_cap) {
+                Py_ssize_t cap = s->relinked_cap ? s->relinked_cap * 2 : 8;
+                pyg_relink_t *p = (pyg_relink_t *)PyMem_RawRealloc(
+                    s->relinked, (size_t)cap * sizeof(pyg_relink_t));
+                if (p == NULL)
+                    Py_FatalError("pygreenlet: out of memory while parking a frame chain");
+                s->relinked = p;
+                s->relinked_cap = cap;
+            }
+            s->relinked[s->n_relinked].frame = f;
+            s->relinked[s->n_relinked].previous = orig;
+            s->n_relinked++;
+            f->previous = next;
+        }
+        f = next;
+    }
+}
+
+/* Undo pyg_expose_frames() before the stacklet runs again. */
+static void
+pyg_unexpose_frames(pyg_pystate_t *s)
+{
+    Py_ssize_t i;
+    for (i = s->n_relinked - 1; i >= 0; i--)
+        s->relinked[i].frame->previous = s->relinked[i].previous;
+    s->n_relinked = 0;
+}
+#endif
+
+#if PYG_CFRAME
+#  define PYG_TOP_IFRAME(ts) ((ts)->cframe->current_frame)
+#elif PYG_TSTATE_CURRENT_FRAME
+#  define PYG_TOP_IFRAME(ts) ((ts)->current_frame)
+#endif
+
+/* --- data stack (3.11+) -------------------------------------------------- */
+#if PYG_DATASTACK
+/* Free a chain of data-stack chunks the way CPython allocated them
+ * (_PyObject_VirtualAlloc is the object arena allocator, which is exported
+ * only through PyObject_GetArenaAllocator). */
+static void
+pyg_free_datastack(_PyStackChunk *chunk)
+{
+    PyObjectArenaAllocator alloc;
+    PyObject_GetArenaAllocator(&alloc);
+    while (chunk != NULL) {
+        _PyStackChunk *prev = chunk->previous;
+        alloc.free(alloc.ctx, chunk, chunk->size);
+        chunk = prev;
+    }
+}
+#endif
+
+/* --- the three transitions ------------------------------------------------ */
+
+/* The running stacklet is about to be parked: move its state out of tstate. */
+static void
+pyg_pystate_save(pyg_pystate_t *s, PyThreadState *ts)
+{
+#if PYG_TSTATE_FRAME
+    s->top_frame = (PyObject *)ts->frame;
+    Py_XINCREF(s->top_frame);
+#elif PYG_MATERIALIZE_FRAME
+    {
+        /* Creating the frame object may allocate; an allocation may start a
+         * collection whose finalizers could switch greenlets in the middle of
+         * this switch (gevent #1985): keep the GC off meanwhile. */
+        int was_enabled = PyGC_Disable();
+        s->top_frame = (PyObject *)PyThreadState_GetFrame(ts);
+        if (s->top_frame == NULL && PyErr_Occurred())
+            PyErr_Clear();
+        if (was_enabled)
+            PyGC_Enable();
+    }
+#endif
+#if PYG_CSTACK_FRAMES
+    pyg_expose_frames(s, PYG_TOP_IFRAME(ts));
+#endif
+#if PYG_CFRAME
+    s->cframe = ts->cframe;
+#endif
+#if PYG_TSTATE_CURRENT_FRAME
+    s->current_frame = ts->current_frame;
+#endif
+#if PYG_RECURSION_DEPTH
+    s->recursion_depth = ts->recursion_depth;
+#elif PYG_RECURSION_REMAINING
+    s->recursion_depth = ts->recursion_limit - ts->recursion_remaining;
+#elif PYG_PY_C_RECURSION
+    s->recursion_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+    s->c_recursion_depth = PYG_C_RECURSION_LIMIT - ts->c_recursion_remaining;
+#endif
+#if PYG_TRASH_NESTING_FIELD
+    s->trash_delete_nesting = ts->trash_delete_nesting;
+#elif PYG_TRASH_STRUCT
+    s->trash_delete_nesting = ts->trash.delete_nesting;
+#elif PYG_DELETE_LATER
+    s->delete_later = ts->delete_later;
+#endif
+    s->exc_info = ts->exc_info;
+    s->exc_state = ts->exc_state;   /* the references move into s */
+#if PYG_DATASTACK
+    s->datastack_chunk = ts->datastack_chunk;
+    s->datastack_top = ts->datastack_top;
+    s->datastack_limit = ts->datastack_limit;
+#endif
+}
+
+/* A stacklet whose Python code has returned is leaving for good: move out
+ * what still needs releasing (exception state, data-stack chunks). */
+static void
+pyg_pystate_save_finished(pyg_pystate_t *s, PyThreadState *ts)
+{
+    s->exc_info = NULL;
+    s->exc_state = ts->exc_state;
+#if PYG_DATASTACK
+    s->datastack_chunk = ts->datastack_chunk;
+#endif
+#if PYG_DELETE_LATER
+    s->delete_later = NULL;
+#endif
+}
+
+/* Our stack is back: put our state into tstate again. */
+static void
+pyg_pystate_restore(pyg_pystate_t *s, PyThreadState *ts)
+{
+#if PYG_CSTACK_FRAMES
+    pyg_unexpose_frames(s);
+#endif
+#if PYG_TSTATE_FRAME
+    ts->frame = (PyFrameObject *)s->top_frame;
+#endif
+#if PYG_CFRAME
+    ts->cframe = s->cframe;
+#endif
+#if PYG_TSTATE_CURRENT_FRAME
+    ts->current_frame = s->current_frame;
+#endif
+#if PYG_RECURSION_DEPTH
+    ts->recursion_depth = s->recursion_depth;
+#elif PYG_RECURSION_REMAINING
+    ts->recursion_remaining = ts->recursion_limit - s->recursion_depth;
+#elif PYG_PY_C_RECURSION
+    ts->py_recursion_remaining = ts->py_recursion_limit - s->recursion_depth;
+    ts->c_recursion_remaining = PYG_C_RECURSION_LIMIT - s->c_recursion_depth;
+#endif
+#if PYG_TRASH_NESTING_FIELD
+    ts->trash_delete_nesting = s->trash_delete_nesting;
+#elif PYG_TRASH_STRUCT
+    ts->trash.delete_nesting = s->trash_delete_nesting;
+#elif PYG_DELETE_LATER
+    ts->delete_later = s->delete_later;
+    s->delete_later = NULL;
+#endif
+    ts->exc_state = s->exc_state;   /* the references move back */
+    ts->exc_info = s->exc_info != NULL ? s->exc_info : &ts->exc_state;
+    memset(&s->exc_state, 0, sizeof(s->exc_state));
+    s->exc_info = NULL;
+#if PYG_DATASTACK
+    ts->datastack_chunk = s->datastack_chunk;
+    ts->datastack_top = s->datastack_top;
+    ts->datastack_limit = s->datastack_limit;
+    s->datastack_chunk = NULL;
+#endif
+    /* The frame is alive as long as its eval loop runs: this never frees it. */
+    Py_CLEAR(s->top_frame);
+}
+
+/* First run of a stacklet, on its fresh piece of C stack: no frame, no
+ * handled exception, no data stack, no trash; the recursion depth is
+ * inherited from the stacklet that started it (upstream behaviour, 1.12).
+ * `cframe` is storage in the new stacklet's own bottom C frame. */
+static void
+pyg_pystate_fresh(PyThreadState *ts, void *cframe)
+{
+#if PYG_CFRAME
+    pyg_cframe_t *cf = (pyg_cframe_t *)cframe;
+    *cf = *ts->cframe;               /* carries use_tracing on 3.10/3.11 */
+    cf->previous = &ts->root_cframe;
+#  if PYG_CFRAME_CURRENT_FRAME
+    cf->current_frame = NULL;
+#  endif
+    ts->cframe = cf;
+#else
+    (void)cframe;
+#endif
+#if PYG_TSTATE_FRAME
+    ts->frame = NULL;
+#endif
+#if PYG_TSTATE_CURRENT_FRAME
+    ts->current_frame = NULL;
+#endif
+#if PYG_TRASH_NESTING_FIELD
+    ts->trash_delete_nesting = 0;
+#elif PYG_TRASH_STRUCT
+    ts->trash.delete_nesting = 0;
+#elif PYG_DELETE_LATER
+    ts->delete_later = NULL;
+#endif
+    memset(&ts->exc_state, 0, sizeof(ts->exc_state));  /* moved out by save() */
+    ts->exc_info = &ts->exc_state;
+#if PYG_DATASTACK
+    ts->datastack_chunk = NULL;      /* CPython allocates a root chunk on the first push */
+    ts->datastack_top = NULL;
+    ts->datastack_limit = NULL;
+#endif
+}
+
+/* Drop everything a parked, finished or discarded stacklet still holds.
+ * `free_datastack` is 0 during interpreter finalization, when frame objects
+ * pointing into the chunks may still be deallocated later. */
+static void
+pyg_pystate_clear(pyg_pystate_t *s, int free_datastack)
+{
+    PyObject *tmp;
+#if PYG_DATASTACK
+    _PyStackChunk *chunk = s->datastack_chunk;
+    s->datastack_chunk = NULL;
+    if (chunk != NULL && free_datastack)
+        pyg_free_datastack(chunk);
+#else
+    (void)free_datastack;
+#endif
+#if PYG_CSTACK_FRAMES
+    PyMem_RawFree(s->relinked);
+    s->relinked = NULL;
+    s->n_relinked = s->relinked_cap = 0;
+#endif
+#if PYG_CFRAME
+    s->cframe = NULL;
+#endif
+#if PYG_DELETE_LATER
+    s->delete_later = NULL;
+#endif
+    s->exc_info = NULL;
+#if PYG_EXC_TRIPLE
+    tmp = s->exc_state.exc_type;  s->exc_state.exc_type = NULL;  Py_XDECREF(tmp);
+    tmp = s->exc_state.exc_traceback;  s->exc_state.exc_traceback = NULL;  Py_XDECREF(tmp);
+#endif
+    tmp = s->exc_state.exc_value;  s->exc_state.exc_value = NULL;  Py_XDECREF(tmp);
+    s->exc_state.previous_item = NULL;
+    tmp = s->top_frame;  s->top_frame = NULL;  Py_XDECREF(tmp);
+}
+
+/* sys.settrace state that must follow the thread across switches
+ * (3.10/3.11 cache it per C frame record; upstream #256). */
+#if PYG_CFRAME_USE_TRACING
+#  define PYG_GET_USE_TRACING(ts)     ((int)(ts)->cframe->use_tracing)
+#  define PYG_SET_USE_TRACING(ts, v)  ((ts)->cframe->use_tracing = (v))
+#else
+#  define PYG_GET_USE_TRACING(ts)     0
+#  define PYG_SET_USE_TRACING(ts, v)  ((void)(v))
+#endif
+
+/* contextvars: the running thread's Context, bumping context_ver on change
+ * so that ContextVar caches notice (as CPython's own context switches do). */
+static inline PyObject *
+pyg_get_context(void)
+{
+    PyObject *ctx = PyThreadState_GET()->context;
+    if (ctx == NULL)
+        ctx = Py_None;
+    Py_INCREF(ctx);
+    return ctx;
+}
+
+static inline void
+pyg_set_context(PyObject *ctx)
+{
+    PyThreadState *ts = PyThreadState_GET();
+    PyObject *old = ts->context;
+    if (ctx == Py_None)
+        ctx = NULL;
+    Py_XINCREF(ctx);
+    ts->context = ctx;
+    ts->context_ver++;
+    Py_XDECREF(old);
+}
+
+#endif /* PYG_PYSTATE_H */
