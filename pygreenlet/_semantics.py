@@ -18,6 +18,15 @@ else:
     from . import _reference as _prim
 from ._exceptions import GreenletExit, error  # R45: BaseException / Exception subclasses
 
+# The primitive's functions, bound once (a global is cheaper than a module attribute).
+_get_thread_data = _prim.get_thread_data
+_get_context = _prim.get_context
+_set_context = _prim.set_context
+_put = _prim.put
+_take = _prim.take
+_switch_to = _prim.switch
+_current_stacklet = _prim.current
+
 __all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
 
 _MISSING: Any = object()
@@ -97,7 +106,7 @@ def _thread_state(kill_deferred: bool = True) -> _ThreadState:
     R26: greenlets other threads dropped are killed here, unless *kill_deferred*
     is false (settrace/gettrace do not run them, as upstream).
     """
-    ts = _prim.get_thread_data()
+    ts = _get_thread_data()
     if ts is None:
         if sys.is_finalizing():
             raise RuntimeError("greenlet is being finalized")  # R27
@@ -292,7 +301,7 @@ def _enter(ts: _ThreadState, target: Any, run: Any, payload: tuple) -> Any:
         s.stacklet = _prim.new_stacklet(_bootstrap)
         payload = payload + (run,)
     ts.current = target
-    _prim.put(s.stacklet, payload)
+    _put(s.stacklet, payload)
     return s.stacklet
 
 
@@ -306,18 +315,18 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         # Leave: save what is per greenlet in the thread's interpreter state (R32).
         # R33/R34: exception state and recursion depth are the primitive's job
         # (its own OS thread here, saved thread-state fields when compiled).
-        _st(origin).context = _prim.get_context()
+        _st(origin).context = _get_context()
         ts.switching = True
         stacklet = _enter(ts, target, run, (origin, args, kwargs, exc))
         # Nothing in this frame may keep the suspended greenlet alive (R23):
         # ``origin`` travels in the payload and is dropped by the receiver.
         del origin, target, args, kwargs, exc, run
-        origin, args, kwargs, exc = _prim.switch(stacklet)
+        origin, args, kwargs, exc = _switch_to(stacklet)
         ts.switching = False
         del stacklet
         # We were switched to: restore our state (R32).
         s = _st(ts.current)
-        _prim.set_context(s.context)
+        _set_context(s.context)
         s.context = None
         del s
     if ts.tracer is not None:  # R28; R3: a switch to oneself is reported too
@@ -332,12 +341,12 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
 
 def _bootstrap() -> Any:
     """The body of every started greenlet, on its own primitive context (R2, R4-R6)."""
-    origin, args, kwargs, exc, run = _prim.take()
-    ts = _prim.get_thread_data()
+    origin, args, kwargs, exc, run = _take()
+    ts = _get_thread_data()
     ts.switching = False
     me = ts.current
     s = _st(me)
-    _prim.set_context(s.context)  # R32: a new greenlet has no context unless one was set
+    _set_context(s.context)  # R32: a new greenlet has no context unless one was set
     s.context = None
     if ts.tracer is not None:
         exc = _call_tracer(ts, exc, origin, me)  # R30: before run is called
@@ -363,12 +372,12 @@ def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
     when the stacklet was discarded.
     """
     me = ts.current
-    if me is None or _st(me).stacklet is not _prim.current():
+    if me is None or _st(me).stacklet is not _current_stacklet():
         return None  # discarded (R22, R23): end without switching anywhere
     ts.switching = True
     s = _st(me)
-    s.context = _prim.get_context()  # a dead greenlet keeps its last context (R32)
-    _prim.set_context(None)
+    s.context = _get_context()  # a dead greenlet keeps its last context (R32)
+    _set_context(None)
     s.finished = True
     s.stacklet = None
     parent = s.parent
@@ -476,7 +485,7 @@ def _finalize(g: Any) -> None:
     if not ts.alive or sys.is_finalizing():
         _deactivate(s)  # R22/R27: no code runs in it
         return
-    if ts.switching or _prim.get_thread_data() is not ts:
+    if ts.switching or _get_thread_data() is not ts:
         # R26: killed when its own thread next uses the API; also when the GC
         # found it in the middle of a switch of this thread.
         ts.deleteme.append(g)
@@ -713,11 +722,11 @@ class greenlet(_Slots):
         """This greenlet's ``contextvars.Context``, or None before it has one (R32)."""
         s = _st(self)
         if s.started and _active(s) and s.ts.current is self:
-            if s.ts is not _prim.get_thread_data():
+            if s.ts is not _get_thread_data():
                 raise ValueError(
                     "cannot get context of a greenlet that is running in a different thread"
                 )
-            return _prim.get_context()
+            return _get_context()
         return s.context
 
     @gr_context.setter
@@ -726,11 +735,11 @@ class greenlet(_Slots):
             raise TypeError("greenlet context must be a contextvars.Context or None")
         s = _st(self)
         if s.started and _active(s) and s.ts.current is self:
-            if s.ts is not _prim.get_thread_data():
+            if s.ts is not _get_thread_data():
                 raise ValueError(
                     "cannot set context of a greenlet that is running in a different thread"
                 )
-            _prim.set_context(value)
+            _set_context(value)
         else:
             s.context = value
 
@@ -769,7 +778,7 @@ class greenlet(_Slots):
         exited = " (thread exited)" if not ts.alive else ""
         if not _active(s):
             return head + exited + " dead>"
-        running_here = ts.current is self and ts is _prim.get_thread_data()
+        running_here = ts.current is self and ts is _get_thread_data()
         where = " current" if running_here else " suspended"
         return head + where + " active started" + (" main>" if s.is_main else ">")
 
