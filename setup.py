@@ -1,4 +1,5 @@
 """Build script: the compiled backend is optional unless PYGREENLET_REQUIRE_SPEEDUPS=1."""
+
 from __future__ import annotations
 
 import os

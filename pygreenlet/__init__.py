@@ -1,4 +1,5 @@
 """Lightweight coroutines that switch between whole call stacks, with greenlet's semantics."""
+
 from __future__ import annotations
 
 from ._backend import BACKEND, load

@@ -1,4 +1,5 @@
 """``python -m pygreenlet``: report the installation, run a self-check and a switch benchmark."""
+
 from __future__ import annotations
 
 import gc

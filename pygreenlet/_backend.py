@@ -1,4 +1,5 @@
 """The one place that chooses the implementation: PYGREENLET_BACKEND=auto|speedups|reference."""
+
 from __future__ import annotations
 
 import importlib
@@ -33,9 +34,7 @@ def load(name: str | None = None) -> ModuleType:
     try:
         return importlib.import_module(MODULES[name])
     except ImportError as exc:
-        raise ImportError(
-            "pygreenlet: the %r backend is not available: %s" % (name, exc)
-        ) from exc
+        raise ImportError("pygreenlet: the %r backend is not available: %s" % (name, exc)) from exc
 
 
 def name_of(module: ModuleType) -> str:

@@ -1,4 +1,5 @@
 """The two exception types of the greenlet API, shared by every backend."""
+
 from __future__ import annotations
 
 __all__ = ["GreenletExit", "error"]

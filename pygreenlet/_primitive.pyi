@@ -1,4 +1,5 @@
 """The contract of a primitive: what _semantics.py needs from a backend to move between stacks."""
+
 # Every backend module (pygreenlet._reference; the compiled one) offers exactly
 # these names; tests/test_primitive.py checks that.  A "stacklet" is one
 # execution context: the main one of a thread, or one started by switch().

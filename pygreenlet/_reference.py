@@ -1,4 +1,5 @@
 """Pure-Python primitive: one OS thread per started stacklet, with a strict hand-off."""
+
 # The contract this module implements is written down in _primitive.pyi.
 #
 # How it works.  Every greenlet that has been started owns an OS thread (made
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import _thread
 import ctypes
+import gc
 import sys
 from typing import Any, Callable
 
@@ -65,7 +67,15 @@ class Stacklet:
     """One execution context: the main one of a logical thread or a started one."""
 
     __slots__ = (
-        "_wake", "_value", "_frame", "_done", "_trace", "_profile", "_entry", "__weakref__"
+        "_wake",
+        "_value",
+        "_frame",
+        "_done",
+        "_trace",
+        "_profile",
+        "_entry",
+        "_gc_enable",
+        "__weakref__",
     )
 
     def __init__(self) -> None:
@@ -77,18 +87,7 @@ class Stacklet:
         self._trace: Any = None  # the sys.settrace/setprofile hooks handed over
         self._profile: Any = None
         self._entry: Any = None  # set until the stacklet's thread is started
-
-    def _arrived(self) -> Any:
-        """Called by a stacklet that was just woken: take its value."""
-        self._frame = None
-        if sys.gettrace() is not self._trace:
-            sys.settrace(self._trace)
-        if sys.getprofile() is not self._profile:
-            sys.setprofile(self._profile)
-        value, self._value = self._value, None
-        if value is _UNWIND:
-            raise _Unwind
-        return value
+        self._gc_enable = False  # whether its thread turns the GC back on when it starts
 
 
 def get_thread_data() -> Any:
@@ -122,6 +121,8 @@ def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
 
 def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -> None:
     _tls.group, _tls.stacklet = group, stacklet
+    if stacklet._gc_enable:
+        gc.enable()
     del group
     sys.settrace(stacklet._trace)
     sys.setprofile(stacklet._profile)
@@ -176,6 +177,12 @@ def _resume(target: Stacklet) -> None:
         return
     target._entry = None
     target._done.acquire()
+    # No collection may run until the new thread knows which logical thread it
+    # belongs to (its first thread-local access allocates): a finalizer run
+    # there would otherwise see a thread with no greenlets.  _bootstrap turns
+    # the GC back on.
+    target._gc_enable = gc.isenabled()
+    gc.disable()
     with _start_lock:
         old = _thread.stack_size(_STACK_SIZE)
         try:
@@ -196,11 +203,22 @@ def switch(target: Stacklet) -> Any:
     wait = me._wake.acquire
     # From here until ``wait()`` blocks, this thread runs alongside the target's
     # (they take turns on the GIL): it must run no code that allocates (and so
-    # might start the GC) or touches shared state.
+    # might start the GC, whose finalizers could run greenlet code on the wrong
+    # OS thread) or touches shared state.  The same holds after waking until
+    # the semantics has made this greenlet current again: no calls of Python
+    # functions here (on 3.9/3.10 a call allocates a frame).
     _resume(target)
     del target
     wait()
-    return me._arrived()
+    me._frame = None
+    if sys.gettrace() is not me._trace:
+        sys.settrace(me._trace)
+    if sys.getprofile() is not me._profile:
+        sys.setprofile(me._profile)
+    value, me._value = me._value, None
+    if value is _UNWIND:
+        raise _Unwind
+    return value
 
 
 def discard(stacklet: Stacklet) -> None:

@@ -1,4 +1,5 @@
-"""Greenlet semantics, written once: every rule of the public API lives here, tagged with its rule id."""
+"""Greenlet semantics, written once: every rule of the API lives here, tagged with its rule id."""
+
 # Rule ids (R<number>) are the vocabulary shared by this file, the tests
 # (tests named test_R<n>_...) and the reference chapter of the docs.
 #
@@ -26,6 +27,7 @@ _put = _prim.put
 _take = _prim.take
 _switch_to = _prim.switch
 _current_stacklet = _prim.current
+_is_finalizing = sys.is_finalizing
 
 __all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
 
@@ -214,9 +216,7 @@ def _normalize_throw(typ: Any, val: Any, tb: Any) -> BaseException:
             raise TypeError("instance exception may not have a separate value")
         exc = typ
     else:
-        raise TypeError(
-            "exceptions must be classes, or instances, not %s" % type(typ).__name__
-        )
+        raise TypeError("exceptions must be classes, or instances, not %s" % type(typ).__name__)
     if tb is not None:
         exc = exc.with_traceback(tb)
     return exc
@@ -288,19 +288,20 @@ def _resolve(ts: _ThreadState, target: Any) -> tuple:
         return target, run
 
 
-def _enter(ts: _ThreadState, target: Any, run: Any, payload: tuple) -> Any:
-    """Make *target* current (starting it if *run* is given) and hand it *payload*.
+def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -> Any:
+    """Prepare *target* (whose state is *s*) to run, starting it if *run* is given.
 
-    Returns the stacklet to switch to.  The payload is
-    ``(origin, args, kwargs, exc)``, plus ``run`` for a start.
+    Hands it *payload* and returns the stacklet to switch to.  The payload is
+    ``(origin, target, args, kwargs, exc)``, plus ``run`` for a start.  The
+    target makes itself current when it runs: until then the origin still is,
+    so code that runs in between (a finalizer called by a garbage collection
+    that an allocation started) sees the truth (crash class 3).
     """
-    s = _st(target)
     if run is not None:
         s.started = True
         s.ts = ts
         s.stacklet = _prim.new_stacklet(_bootstrap)
         payload = payload + (run,)
-    ts.current = target
     _put(s.stacklet, payload)
     return s.stacklet
 
@@ -308,8 +309,13 @@ def _enter(ts: _ThreadState, target: Any, run: Any, payload: tuple) -> Any:
 def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     """Switch from the running greenlet to *target*; return what we get when resumed."""
     ts = _thread_state()
-    _check_switch_allowed(target, ts)  # R20
-    target, run = _resolve(ts, target)
+    s = _st(target)
+    if s.ts is ts and s.started and not s.finished:
+        run = None  # the common case: an active greenlet of this very thread
+    else:
+        _check_switch_allowed(target, ts)  # R20
+        target, run = _resolve(ts, target)
+        s = _st(target)
     origin = ts.current
     if target is not origin:
         # Leave: save what is per greenlet in the thread's interpreter state (R32).
@@ -317,18 +323,19 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         # (its own OS thread here, saved thread-state fields when compiled).
         _st(origin).context = _get_context()
         ts.switching = True
-        stacklet = _enter(ts, target, run, (origin, args, kwargs, exc))
+        stacklet = _enter(ts, target, s, run, (origin, target, args, kwargs, exc))
         # Nothing in this frame may keep the suspended greenlet alive (R23):
         # ``origin`` travels in the payload and is dropped by the receiver.
-        del origin, target, args, kwargs, exc, run
-        origin, args, kwargs, exc = _switch_to(stacklet)
+        del origin, target, args, kwargs, exc, run, s
+        origin, me, args, kwargs, exc = _switch_to(stacklet)
+        ts.current = me
         ts.switching = False
         del stacklet
         # We were switched to: restore our state (R32).
-        s = _st(ts.current)
+        s = _st(me)
         _set_context(s.context)
         s.context = None
-        del s
+        del s, me
     if ts.tracer is not None:  # R28; R3: a switch to oneself is reported too
         exc = _call_tracer(ts, exc, origin, ts.current)
     # Dropping ``origin`` may free it, which may kill it (R23) and run code;
@@ -341,10 +348,10 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
 
 def _bootstrap() -> Any:
     """The body of every started greenlet, on its own primitive context (R2, R4-R6)."""
-    origin, args, kwargs, exc, run = _take()
+    origin, me, args, kwargs, exc, run = _take()
     ts = _get_thread_data()
+    ts.current = me
     ts.switching = False
-    me = ts.current
     s = _st(me)
     _set_context(s.context)  # R32: a new greenlet has no context unless one was set
     s.context = None
@@ -388,7 +395,7 @@ def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
         try:
             _check_switch_allowed(parent, ts)
             target, run = _resolve(ts, parent)
-            return _enter(ts, target, run, (me, args, None, exc))
+            return _enter(ts, target, _st(target), run, (me, target, args, None, exc))
         except BaseException as e:
             args, exc = (), e
             parent = _st(parent).parent
@@ -435,6 +442,9 @@ def _report_not_killed(g: Any) -> None:
     _leaked.append(g)
 
 
+_UnraisableHookArgs = None  # found on first use
+
+
 def _write_unraisable(g: Any) -> None:
     """R24: report the exception being handled through sys.unraisablehook, about *g*."""
     exc_type, exc_value, exc_traceback = sys.exc_info()
@@ -462,9 +472,6 @@ def _unraisable_args(fields: tuple) -> Any:
             sys.unraisablehook = hook
         _UnraisableHookArgs = type(seen[0]) if seen else _FallbackUnraisableArgs
     return _UnraisableHookArgs(fields)
-
-
-_UnraisableHookArgs: Any = None
 
 
 class _FallbackUnraisableArgs:
@@ -501,8 +508,19 @@ def _finalize(g: Any) -> None:
 
 
 def _refcount(g: Any) -> int:
-    getrefcount = getattr(sys, "getrefcount", None)  # not on PyPy
-    return 0 if getrefcount is None else getrefcount(g)
+    """How many references *g* has, or (PyPy) how many referrers outside pygreenlet."""
+    getrefcount = getattr(sys, "getrefcount", None)
+    if getrefcount is not None:
+        return getrefcount(g)
+    import gc  # PyPy: no reference counts, but the GC can list referrers
+
+    return sum(
+        1
+        for r in gc.get_referrers(g)
+        if not (
+            hasattr(r, "f_globals") and r.f_globals.get("__name__", "").startswith("pygreenlet")
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -833,7 +851,7 @@ def getcurrent() -> greenlet:
 
     Raises RuntimeError once the interpreter is finalizing (R27).
     """
-    if sys.is_finalizing():
+    if _is_finalizing():
         raise RuntimeError("greenlet is being finalized")  # R27
     return _thread_state().current
 

@@ -1,8 +1,11 @@
 """The backend fixture: every behaviour test runs once per backend."""
+
 from __future__ import annotations
 
+import gc
 import importlib
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -53,10 +56,70 @@ def api(backend: str) -> ModuleType:
     return load_api(backend)
 
 
+#: True where objects are not freed when their last reference goes, only by the GC.
+NO_REFCOUNTING = platform.python_implementation() == "PyPy"
+
+
+def collect_garbage(passes: int = 3) -> None:
+    """Run the GC until objects freed by finalizers (greenlet kills, __del__) are gone too."""
+    for _ in range(passes):
+        gc.collect()
+
+
+class Collector:
+    """The ``collect`` fixture: ``collect()`` runs the GC (three passes, or *passes*).
+
+    ``collect(pypy_only=True)`` runs it only where there is no reference
+    counting (PyPy): use it right after dropping a last reference in a test
+    that checks, on CPython, that something happens at once (before ``del``
+    returns).  On CPython it does nothing, so the test keeps checking that;
+    on PyPy it is where the same thing happens.
+    """
+
+    def __call__(self, pypy_only: bool = False, passes: int = 3) -> None:
+        if not pypy_only or NO_REFCOUNTING:
+            collect_garbage(passes)
+
+
+@pytest.fixture
+def collect() -> Collector:
+    """Collect garbage, always or only on PyPy (see Collector)."""
+    return Collector()
+
+
+#: CPython-only mechanisms that PyPy cannot have: key -> reason.  Only for
+#: tests that have no meaningful variant on PyPy; prefer ``collect``.
+CPYTHON_ONLY = {
+    "gc-clear": (
+        "PyPy's GC never clears the fields of garbage objects (it has no tp_clear), "
+        "so a greenlet whose parent the GC cleared cannot be made there"
+    ),
+    "finalizers-at-exit": (
+        "PyPy runs no __del__ of the objects left when the interpreter exits, "
+        "so no code can run while it is finalizing"
+    ),
+    "recursion-limit": (
+        "PyPy's recursion limit is not a count of Python frames: the frames a "
+        "greenlet may still nest depend on the C stack of its OS thread (and on the JIT)"
+    ),
+}
+
+
+@pytest.fixture
+def cpython_only():
+    """Skip this test on PyPy, for one of the reasons in CPYTHON_ONLY."""
+
+    def skip(key: str) -> None:
+        if NO_REFCOUNTING:
+            pytest.skip(f"not on PyPy: {CPYTHON_ONLY[key]}")
+
+    return skip
+
+
 PRELUDE = """\
 import os, sys, importlib
 sys.path.insert(0, {tests!r})
-from conftest import load_api
+from conftest import load_api, collect_garbage, NO_REFCOUNTING
 api = load_api(os.environ["PYG_TEST_BACKEND"])
 greenlet, getcurrent, GreenletExit = api.greenlet, api.getcurrent, api.GreenletExit
 """

@@ -1,4 +1,5 @@
 """Backend selection happens in one place and reports what it chose."""
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,9 @@ def test_backend_reports_a_known_name():
 
 
 def test_reference_can_be_forced():
-    proc = run_python("import pygreenlet; print(pygreenlet.BACKEND)", PYGREENLET_BACKEND="reference")
+    proc = run_python(
+        "import pygreenlet; print(pygreenlet.BACKEND)", PYGREENLET_BACKEND="reference"
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "reference"
 
@@ -57,16 +60,24 @@ def test_auto_prefers_speedups_when_importable():
 
 def test_public_names():
     assert set(pygreenlet.__all__) == {
-        "BACKEND", "GreenletExit", "__version__", "error", "getcurrent", "gettrace",
-        "greenlet", "settrace",
+        "BACKEND",
+        "GreenletExit",
+        "__version__",
+        "error",
+        "getcurrent",
+        "gettrace",
+        "greenlet",
+        "settrace",
     }
     assert isinstance(pygreenlet.__version__, str)
 
 
 @pytest.mark.parametrize("forced", ["reference"])
 def test_main_self_check_passes(forced):
-    proc = run_python("import runpy; runpy.run_module('pygreenlet', run_name='__main__')",
-                      PYGREENLET_BACKEND=forced)
+    proc = run_python(
+        "import runpy; runpy.run_module('pygreenlet', run_name='__main__')",
+        PYGREENLET_BACKEND=forced,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for line in ("backend:     " + forced, "self-check switch", "ns/switch"):
         assert line in proc.stdout

@@ -267,13 +267,15 @@ def test_R16_main_greenlet_check_comes_first(api):
 # --------------------------------------------------------------------------------------
 
 
-def test_R17_parent_cleared_by_gc_is_none(api):
+def test_R17_parent_cleared_by_gc_is_none(api, cpython_only):
+    cpython_only("gc-clear")
     g = _collected_parentless(api)
     assert g.parent is None
     assert not g and not g.dead
 
 
-def test_R17_parent_must_not_be_garbage_collected(api):
+def test_R17_parent_must_not_be_garbage_collected(api, cpython_only):
+    cpython_only("gc-clear")
     g = _collected_parentless(api)
     x = api.greenlet(lambda: None)
     with pytest.raises(ValueError) as info:
@@ -282,7 +284,8 @@ def test_R17_parent_must_not_be_garbage_collected(api):
     assert x.parent is api.getcurrent()
 
 
-def test_R17_longer_chain_ending_in_collected_greenlet(api):
+def test_R17_longer_chain_ending_in_collected_greenlet(api, cpython_only):
+    cpython_only("gc-clear")
     g = _collected_parentless(api)
     # The collected greenlet is the root of a chain of ordinary greenlets.
     middle = api.greenlet(lambda: None)
@@ -294,8 +297,9 @@ def test_R17_longer_chain_ending_in_collected_greenlet(api):
     assert middle.parent is api.getcurrent()
 
 
-def test_R17_collected_greenlet_can_get_a_new_parent(api):
+def test_R17_collected_greenlet_can_get_a_new_parent(api, cpython_only):
     # Giving the collected greenlet a live parent repairs its chain.
+    cpython_only("gc-clear")
     g = _collected_parentless(api)
     main = api.getcurrent()
     g.parent = main

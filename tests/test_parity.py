@@ -1,4 +1,5 @@
 """Scripted scenarios: every backend must produce exactly the event trace upstream greenlet does."""
+
 from __future__ import annotations
 
 import pytest
@@ -152,7 +153,7 @@ SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__[len("scenario_"):])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__[len("scenario_") :])
 def test_R29_scenario_trace_matches_upstream(api, scenario):
     log: list = []
     expected = scenario(api, log)

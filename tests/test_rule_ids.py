@@ -1,4 +1,5 @@
 """Rule ids are the shared vocabulary of code, tests and docs: each side names every one."""
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,16 @@ def ids_in(*paths: str) -> set[int]:
     found: set[int] = set()
     for top in paths:
         top = os.path.join(ROOT, top)
-        files = [top] if os.path.isfile(top) else [
-            os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs
-            if f.endswith((".py", ".rst")) and "_build" not in d
-        ]
+        files = (
+            [top]
+            if os.path.isfile(top)
+            else [
+                os.path.join(d, f)
+                for d, _, fs in os.walk(top)
+                for f in fs
+                if f.endswith((".py", ".rst")) and "_build" not in d
+            ]
+        )
         for name in files:
             with open(name, encoding="utf-8") as f:
                 found |= {int(n) for n in RULE.findall(f.read())}

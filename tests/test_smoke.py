@@ -1,4 +1,5 @@
 """A first check that the fixture provides a working API."""
+
 from __future__ import annotations
 
 

@@ -17,4 +17,4 @@ PYGREENLET_LDFLAGS="-fsanitize=address" \
 LD_PRELOAD=$(gcc -print-file-name=libasan.so) \
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 PYGREENLET_TEST_BACKENDS=speedups \
-    "$PY" -m pytest -q -p no:cacheprovider tests "$@"
+    "$PY" -m pytest -q -s -p no:cacheprovider tests "$@"
