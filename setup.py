@@ -44,7 +44,7 @@ def why_not_compiled() -> str | None:
 def extensions() -> list:
     reason = why_not_compiled()
     if reason is not None:
-        if REQUIRE:
+        if REQUIRE and not PURE:
             sys.exit("pygreenlet: speedups were required but cannot be built: " + reason)
         print("pygreenlet: building a pure wheel: " + reason)
         return []

@@ -137,7 +137,9 @@ def run_script(backend: str):
 
         # the pygreenlet this run tests (installed or the source tree), first
         here = os.path.dirname(os.path.dirname(os.path.abspath(pygreenlet.__file__)))
-        env = dict(os.environ, PYG_TEST_BACKEND=backend, PYTHONFAULTHANDLER="1")
+        env = dict(
+            os.environ, PYG_TEST_BACKEND=backend, PYTHONFAULTHANDLER="1", PYTHONUNBUFFERED="1"
+        )
         env["PYTHONPATH"] = os.pathsep.join(p for p in [here, env.get("PYTHONPATH", "")] if p)
         src = PRELUDE.format(tests=os.path.join(ROOT, "tests")) + textwrap.dedent(code)
         return subprocess.run(
