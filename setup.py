@@ -46,7 +46,7 @@ def extensions() -> list:
     if reason is not None:
         if REQUIRE and not PURE:
             sys.exit("pygreenlet: speedups were required but cannot be built: " + reason)
-        print("pygreenlet: building a pure wheel: " + reason)
+        sys.stderr.write("pygreenlet: building a pure wheel: %s\n" % reason)
         return []
     from Cython.Build import cythonize
     from setuptools import Extension
@@ -82,7 +82,13 @@ def extensions() -> list:
 
 
 class OptionalBuildExt(build_ext):
-    """Fall back to a pure wheel with one message when compiling fails (unless required)."""
+    """Fall back to a pure wheel with one message when compiling fails (unless required).
+
+    The primitive is built first; if it fails, the compiled semantics (which
+    cannot work without it) is not built either.
+    """
+
+    failed = False
 
     def run(self) -> None:
         try:
@@ -91,15 +97,22 @@ class OptionalBuildExt(build_ext):
             self._fallback(exc)
 
     def build_extension(self, ext) -> None:  # noqa: ANN001
+        if self.failed:
+            return
         try:
             super().build_extension(ext)
         except Exception as exc:
             self._fallback(exc)
 
     def _fallback(self, exc: Exception) -> None:
-        if REQUIRE:
+        if REQUIRE and not PURE:
             raise
-        print("pygreenlet: could not compile the speedups (%s); building a pure wheel" % exc)
+        if not self.failed:
+            sys.stderr.write(
+                "pygreenlet: could not compile the speedups (%s); "
+                "installing the pure-Python reference backend only\n" % exc
+            )
+        self.failed = True
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -187,6 +187,15 @@ def _resume(target: Stacklet) -> None:
         old = _thread.stack_size(_STACK_SIZE)
         try:
             _thread.start_new_thread(_bootstrap, (_tls.group, target, entry))
+        except BaseException:
+            # e.g. "can't create new thread at interpreter shutdown" (3.12+) or
+            # a resource limit: nothing was handed off, undo and let the
+            # semantics report it in the caller.
+            target._entry = entry
+            target._done.release()
+            if target._gc_enable:
+                gc.enable()
+            raise
         finally:
             _thread.stack_size(old)
 
@@ -196,7 +205,8 @@ def switch(target: Stacklet) -> Any:
 
     Returns the value that is put for the current stacklet before it is
     resumed.  Values travel through put() rather than as an argument so that
-    no frame of the parked stacklet keeps them alive.
+    no frame of the parked stacklet keeps them alive.  Raises, having handed
+    nothing off, if *target* could not be started.
     """
     me: Stacklet = _tls.stacklet
     me._frame = sys._getframe(1)

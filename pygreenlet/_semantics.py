@@ -122,8 +122,11 @@ def _thread_state(kill_deferred: bool = True) -> _ThreadState:
 
 
 def _free_orphans() -> None:
-    while _orphans:
-        s = _orphans.pop()
+    while True:
+        try:
+            s = _orphans.pop()
+        except IndexError:  # another thread emptied it meanwhile
+            return
         if not s.finished:
             _deactivate(s)
 
@@ -326,8 +329,19 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         stacklet = _enter(ts, target, s, run, (origin, target, args, kwargs, exc))
         # Nothing in this frame may keep the suspended greenlet alive (R23):
         # ``origin`` travels in the payload and is dropped by the receiver.
-        del origin, target, args, kwargs, exc, run, s
-        origin, me, args, kwargs, exc = _switch_to(stacklet)
+        del origin, args, kwargs, exc
+        try:
+            payload = _switch_to(stacklet)
+        except BaseException:
+            # The primitive could not start the target (a thread or memory
+            # limit; on the reference backend, no new threads at interpreter
+            # shutdown on 3.12+): nothing happened, it stays unstarted (R8).
+            ts.switching = False
+            _take_back(s, stacklet, run)
+            raise
+        del target, run, s
+        origin, me, args, kwargs, exc = payload
+        del payload
         ts.current = me
         ts.switching = False
         del stacklet
@@ -344,6 +358,15 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     if exc is not None:
         _raise(exc)
     return _pack(args, kwargs)
+
+
+def _take_back(s: _State, stacklet: Any, run: Any) -> None:
+    """Undo _enter after the primitive refused to start the target."""
+    _put(stacklet, None)
+    if run is not None:
+        s.started = False
+        s.ts = None
+        s.stacklet = None
 
 
 def _bootstrap() -> Any:

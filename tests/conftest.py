@@ -182,6 +182,11 @@ DIFFERENCES = {
         "GreenletExit when it is dropped again (Python runs __del__ once per object); "
         "its stack is freed then without running code",
     ),
+    "shutdown-start": (
+        {"reference"},
+        "on CPython 3.12+ no thread can be started once the interpreter is shutting "
+        "down, so a greenlet cannot be started in an atexit handler (RuntimeError)",
+    ),
     "dead-thread-finally": (
         {"reference"},
         "a greenlet suspended in a thread that exited runs its finally "
