@@ -1,4 +1,4 @@
-"""Each greenlet has its own contextvars Context, reachable and replaceable through gr_context."""
+"""R32: each greenlet has its own contextvars Context, reachable and replaceable via gr_context."""
 
 from __future__ import annotations
 

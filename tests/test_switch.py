@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 
 # (positional args, keyword args, what the receiving side gets)
@@ -20,22 +18,6 @@ PACKING = [
     pytest.param((1,), {"k": 1}, ((1,), {"k": 1}), id="one-and-kwargs"),
     pytest.param((1, 2), {"k": 1}, ((1, 2), {"k": 1}), id="two-and-kwargs"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_gc_during_switches():
-    """Collect leftover suspended greenlets between tests, never in the middle of a switch.
-
-    Kill-on-collection (R23) is not what these tests are about; a collection
-    triggered inside a switch is covered by its own test.
-    """
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.collect()
 
 
 def _send_to_suspended_child(api, args, kwargs):

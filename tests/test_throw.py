@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 import traceback
 
 import pytest
-
-
-@pytest.fixture(autouse=True)
-def _no_gc_during_switches():
-    """Collect leftover suspended greenlets between tests, never in the middle of a switch.
-
-    Kill-on-collection (R23) is not what these tests are about; a collection
-    triggered inside a switch is covered by its own test.
-    """
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.collect()
 
 
 def _suspended(api, parent=None):
