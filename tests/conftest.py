@@ -184,7 +184,7 @@ DIFFERENCES = {
     ),
     "shutdown-start": (
         {"reference"},
-        "on CPython 3.12+ no thread can be started once the interpreter is shutting "
+        "on CPython 3.12 no thread can be started once the interpreter is shutting "
         "down, so a greenlet cannot be started in an atexit handler (RuntimeError)",
     ),
     "dead-thread-finally": (
