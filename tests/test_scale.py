@@ -13,7 +13,7 @@ def test_R23_ten_thousand_suspended_greenlets(run_script):
             import pypyjit
             pypyjit.set_param("off")
         # PyPy with its JIT off starts threads slowly: fewer there, the rule is the same
-N = 2000 if NO_REFCOUNTING else 10000
+        N = 2000 if NO_REFCOUNTING else 10000
         killed = []
         def park(i):
             try:
