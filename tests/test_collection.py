@@ -717,7 +717,8 @@ def _leak_create_switch_finish_and_drop(api):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
-def test_leak_many_suspended_greenlets_dropped_at_once(api):
+def test_leak_many_suspended_greenlets_dropped_at_once(api, cpython_only):
+    cpython_only("mass-finalizers")
     threads_before = _os_threads()
     main = api.getcurrent()
     finished = []
