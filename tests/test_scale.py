@@ -12,8 +12,8 @@ def test_R23_ten_thousand_suspended_greenlets(run_script):
             # good: with it, a few of these greenlets would never be collected
             import pypyjit
             pypyjit.set_param("off")
-        # PyPy with its JIT off starts threads slowly: fewer there, the rule is the same
-        N = 2000 if NO_REFCOUNTING else 10000
+        # PyPy with its JIT off starts and kills threads slowly: fewer there
+        N = 300 if NO_REFCOUNTING else 10000
         killed = []
         def park(i):
             try:
