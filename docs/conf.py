@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(HERE, "_ext"))
 os.environ.setdefault("PYGREENLET_BACKEND", "reference")
 
 import pygreenlet  # noqa: E402
@@ -15,8 +17,34 @@ author = "the pygreenlet developers"
 copyright = "2026, " + author
 version = release = pygreenlet.__version__
 
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest", "sphinx.ext.intersphinx"]
-intersphinx_mapping: dict = {}
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.intersphinx",
+    "rules",  # _ext/rules.py: the rule directive and the rule-id cross-check
+    "benchresults",  # _ext/benchresults.py: the performance table and chart
+]
+
+
+def python_inventory() -> str:
+    """The local objects.inv of Python's docs: the build cannot reach docs.python.org.
+
+    Debian's ``python3-doc`` package provides it (``.ci/run`` installs it);
+    ``PYGREENLET_PYTHON_INVENTORY`` names another file.
+    """
+    candidates = [os.environ.get("PYGREENLET_PYTHON_INVENTORY", "")]
+    candidates += ["/usr/share/doc/python3/html/objects.inv"]
+    candidates += ["/usr/share/doc/python3.%d/html/objects.inv" % minor for minor in range(20, 8, -1)]
+    for path in candidates:
+        if path and os.path.exists(path):
+            return path
+    raise RuntimeError(
+        "no local inventory of Python's documentation: install Debian's python3-doc "
+        "or set PYGREENLET_PYTHON_INVENTORY to an objects.inv"
+    )
+
+
+intersphinx_mapping = {"python": ("https://docs.python.org/3", python_inventory())}
 autodoc_member_order = "bysource"
 nitpicky = True
 nitpick_ignore = [("py:class", "Any"), ("py:class", "Callable")]
