@@ -263,6 +263,10 @@ def _raise(exc: BaseException) -> Any:
         raise exc
     finally:
         exc.__context__ = context
+        # R23: the traceback holds this frame; a frame holding the exception
+        # would be a cycle, and whatever the frames of the traceback hold (a
+        # killed greenlet's locals) would wait for the cyclic GC.
+        del exc, context
 
 
 # --------------------------------------------------------------------------------------
@@ -356,7 +360,10 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     # our args are in locals, so they are not lost.
     del origin
     if exc is not None:
-        _raise(exc)
+        try:
+            _raise(exc)
+        finally:
+            del exc  # no cycle through this frame either (see _raise)
     return _pack(args, kwargs)
 
 
@@ -386,21 +393,33 @@ def _bootstrap() -> Any:
         try:
             result = run(*args, **kwargs) if kwargs else run(*args)  # R2
         except GreenletExit as e:  # R6
-            result = e
+            # Without this frame's traceback entry, as for R5: the entry would
+            # make a cycle (this frame holds ``result``), and the frames of
+            # run, with whatever they hold, would wait for the cyclic GC.
+            result = e.with_traceback(e.__traceback__.tb_next)
         except BaseException as e:  # R5
             exc = e.with_traceback(e.__traceback__.tb_next)  # drop this frame
     elif isinstance(exc, GreenletExit):  # R12: never ran; GreenletExit is a value
         result, exc = exc, None
     del run, args, kwargs
-    return _die(ts, result, exc)
+    # R23: this frame must not hold the outcome when it ends.  The frames of
+    # run in the exception's traceback point back to this one (f_back): an
+    # outcome kept here would be a cycle, and whatever those frames hold (a
+    # greenlet dropped with them, to be killed) would wait for the cyclic GC.
+    outcome = [result, exc]
+    del result, exc
+    return _die(ts, outcome)
 
 
-def _die(ts: _ThreadState, result: Any, exc: Any) -> Any:
+def _die(ts: _ThreadState, outcome: list) -> Any:
     """R4/R5/R7: the running greenlet finished; hand the outcome to its parent chain.
 
-    Returns the stacklet that the primitive resumes as this one ends, or None
-    when the stacklet was discarded.
+    *outcome* is ``[result, exception]``; it is emptied.  Returns the stacklet
+    that the primitive resumes as this one ends, or None when the stacklet
+    was discarded.
     """
+    result, exc = outcome
+    outcome.clear()
     me = ts.current
     if me is None or _st(me).stacklet is not _current_stacklet():
         return None  # discarded (R22, R23): end without switching anywhere
@@ -494,6 +513,9 @@ def _unraisable_args(fields: tuple) -> Any:
         finally:
             sys.unraisablehook = hook
         _UnraisableHookArgs = type(seen[0]) if seen else _FallbackUnraisableArgs
+        # The probe's report holds its traceback, whose frames hold this one:
+        # drop it, so this call leaves no cycle that keeps *fields* alive.
+        seen.clear()
     return _UnraisableHookArgs(fields)
 
 

@@ -103,6 +103,10 @@ CPYTHON_ONLY = {
         "PyPy runs no __del__ of the objects left when the interpreter exits, "
         "so no code can run while it is finalizing"
     ),
+    "refcounting": (
+        "PyPy frees objects in collections, not when their last reference goes, "
+        "so what a drop frees at once cannot be observed there"
+    ),
     "recursion-limit": (
         "PyPy's recursion limit is not a count of Python frames: the frames a "
         "greenlet may still nest depend on the C stack of its OS thread (and on the JIT)"

@@ -179,6 +179,70 @@ def test_R23_resurrected_then_dropped_again_is_killed_again(api, known_differenc
     assert r() is None
 
 
+def test_R23_a_kill_leaves_no_cycles(api, cpython_only):
+    """What a killed greenlet's frames held is freed by the kill, not by the cyclic GC."""
+    cpython_only("refcounting")
+
+    class Held:
+        pass
+
+    def park(held, exc_class):
+        try:
+            api.getcurrent().parent.switch()
+        finally:
+            if exc_class is not None:
+                raise exc_class("from finally")
+
+    # the greenlet dies of GreenletExit (a value for its parent), or of another
+    # exception that the kill reports as unraisable
+    for exc_class in (None, ValueError):
+        held = Held()
+        ref = weakref.ref(held)
+        g = api.greenlet(park)
+        g.switch(held, exc_class)
+        del held
+        seen = []
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda args: seen.append(args.exc_type)  # keep no traceback
+        gc.disable()
+        try:
+            del g  # killed here; its frames, and what they hold, go with it
+            assert ref() is None, exc_class
+        finally:
+            gc.enable()
+            sys.unraisablehook = hook
+        assert seen == ([] if exc_class is None else [exc_class])
+
+
+def test_R5_a_dying_greenlets_exception_leaves_no_cycles(api, cpython_only):
+    """The exception a child dies of, once handled, frees the child's frames at once."""
+    cpython_only("refcounting")
+
+    class Held:
+        pass
+
+    def die(held):
+        raise ValueError("boom")
+
+    for kind in ("raise", "exit"):
+        held = Held()
+        ref = weakref.ref(held)
+        gc.disable()
+        try:
+            if kind == "raise":
+                with pytest.raises(ValueError):
+                    api.greenlet(die).switch(held)
+            else:
+                g = api.greenlet(lambda held: api.getcurrent().parent.switch())
+                g.switch(held)
+                assert isinstance(g.throw(), api.GreenletExit)
+                del g
+            del held
+            assert ref() is None, kind
+        finally:
+            gc.enable()
+
+
 def test_R23_unstarted_and_dead_greenlets_run_nothing(api, collect):
     calls = []
     g = api.greenlet(lambda: calls.append("ran"))

@@ -37,3 +37,43 @@ def test_R23_ten_thousand_suspended_greenlets(run_script):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok"
+
+
+def test_R23_dropping_a_long_chain_of_suspended_greenlets(run_script):
+    # Each greenlet is parked in a frame that holds the previous one, so
+    # dropping the newest kills them all, each kill dropping the next: on
+    # CPython the kills nest.  Upstream greenlet 3.5.6 on CPython 3.13.0 runs
+    # out of C stack here (SIGSEGV) with 100,000 greenlets.
+    proc = run_script(
+        """
+        import gc
+        if NO_REFCOUNTING:
+            import pypyjit
+            pypyjit.set_param("off")
+        N = 100 if NO_REFCOUNTING else (2000 if os.environ["PYG_TEST_BACKEND"] == "reference" else 100000)
+        main = getcurrent()
+        killed = []
+        def link(previous, i):
+            try:
+                value = main.switch()
+                previous.switch(value + 1)
+            except GreenletExit:
+                killed.append(i)
+                raise
+        head = main
+        for i in range(N):
+            g = greenlet(link)
+            g.switch(head, i)
+            head = g
+        assert head.switch(0) == N  # the value went down the whole chain
+        del g, head
+        gc.collect()
+        if NO_REFCOUNTING:
+            collect_garbage()
+        assert sorted(killed) == list(range(N)), (len(killed), killed[:5])
+        print("ok")
+        """,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
+    assert proc.stdout.strip() == "ok"
