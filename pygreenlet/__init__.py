@@ -1,19 +1,17 @@
 """Lightweight coroutines that switch between whole call stacks, with greenlet's semantics."""
 
-from __future__ import annotations
-
-from ._backend import BACKEND, load
+from ._backend import BACKEND, load as _load
 
 __version__ = "0.1.0"
 
-_api = load()
+_api = _load()
 greenlet = _api.greenlet
 getcurrent = _api.getcurrent
 settrace = _api.settrace
 gettrace = _api.gettrace
 GreenletExit = _api.GreenletExit
 error = _api.error
-del _api
+del _api, _load
 
 __all__ = [
     "BACKEND",

@@ -32,6 +32,11 @@ _is_finalizing = sys.is_finalizing
 __all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
 
 _MISSING: Any = object()
+#: R6: whether the GreenletExit a finished greenlet hands its parent keeps its traceback.
+_EXIT_KEEPS_TRACEBACK = sys.version_info >= (3, 12)
+#: What _resolve returns instead of a ``run`` when the target has started
+#: already: ``run`` itself may be anything, None included (R36).
+_RUNNING: Any = object()
 _KILL_MESSAGE = "Killing the greenlet because all references have vanished."
 
 #: Greenlets that ignored the GreenletExit sent when they were collected (R25).
@@ -275,7 +280,7 @@ def _raise(exc: BaseException) -> Any:
 
 
 def _resolve(ts: _ThreadState, target: Any) -> tuple:
-    """Find who actually runs when switching to *target*; return (greenlet, run or None).
+    """Find who actually runs when switching to *target*; return (greenlet, run or _RUNNING).
 
     R9: a dead target is replaced by its first live ancestor.  R8/R43: an
     unstarted one has its ``run`` looked up (ordinary attribute access, which
@@ -285,7 +290,7 @@ def _resolve(ts: _ThreadState, target: Any) -> tuple:
         s = _st(target)
         if s.started:
             if not s.finished:
-                return target, None
+                return target, _RUNNING
             target = s.parent  # R9
             continue
         run = target.run  # R8: AttributeError('run') propagates to the caller
@@ -296,7 +301,7 @@ def _resolve(ts: _ThreadState, target: Any) -> tuple:
 
 
 def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -> Any:
-    """Prepare *target* (whose state is *s*) to run, starting it if *run* is given.
+    """Prepare *target* (whose state is *s*) to run, starting it unless *run* is _RUNNING.
 
     Hands it *payload* and returns the stacklet to switch to.  The payload is
     ``(origin, target, args, kwargs, exc)``, plus ``run`` for a start.  The
@@ -304,7 +309,7 @@ def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -
     so code that runs in between (a finalizer called by a garbage collection
     that an allocation started) sees the truth (crash class 3).
     """
-    if run is not None:
+    if run is not _RUNNING:
         s.started = True
         s.ts = ts
         s.stacklet = _prim.new_stacklet(_bootstrap)
@@ -318,7 +323,7 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     ts = _thread_state()
     s = _st(target)
     if s.ts is ts and s.started and not s.finished:
-        run = None  # the common case: an active greenlet of this very thread
+        run = _RUNNING  # the common case: an active greenlet of this very thread
     else:
         _check_switch_allowed(target, ts)  # R20
         target, run = _resolve(ts, target)
@@ -370,7 +375,7 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
 def _take_back(s: _State, stacklet: Any, run: Any) -> None:
     """Undo _enter after the primitive refused to start the target."""
     _put(stacklet, None)
-    if run is not None:
+    if run is not _RUNNING:
         s.started = False
         s.ts = None
         s.stacklet = None
@@ -393,10 +398,10 @@ def _bootstrap() -> Any:
         try:
             result = run(*args, **kwargs) if kwargs else run(*args)  # R2
         except GreenletExit as e:  # R6
-            # Without this frame's traceback entry, as for R5: the entry would
-            # make a cycle (this frame holds ``result``), and the frames of
-            # run, with whatever they hold, would wait for the cyclic GC.
-            result = e.with_traceback(e.__traceback__.tb_next)
+            # As upstream: before 3.12 the value has no traceback (upstream
+            # fetched the exception as type, value and traceback apart); from
+            # 3.12 it keeps the frames of run, not this frame's entry.
+            result = e.with_traceback(e.__traceback__.tb_next if _EXIT_KEEPS_TRACEBACK else None)
         except BaseException as e:  # R5
             exc = e.with_traceback(e.__traceback__.tb_next)  # drop this frame
     elif isinstance(exc, GreenletExit):  # R12: never ran; GreenletExit is a value
@@ -825,6 +830,10 @@ class greenlet(_Slots):
         raise TypeError("cannot serialize '%s' object" % _tp_name(self))
 
     def __reduce_ex__(self, protocol: Any) -> Any:
+        if type(self) is greenlet and protocol in (0, 1):
+            # R40: upstream's base type goes through copyreg's old-protocol
+            # path, which refuses a C type by its short name
+            raise TypeError("cannot pickle 'greenlet' object")
         raise TypeError("cannot serialize '%s' object" % _tp_name(self))  # R40
 
     def __repr__(self) -> str:

@@ -26,3 +26,4 @@ cdef object _enter(_ThreadState ts, object target, _State s, object run, tuple p
 cdef object _switch(object target, tuple args, object kwargs, object exc)
 cdef _State _st(object g)
 cdef object _take_back(_State s, object stacklet, object run)
+cdef object _RUNNING

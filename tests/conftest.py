@@ -191,6 +191,16 @@ DIFFERENCES = {
         "GreenletExit when it is dropped again (Python runs __del__ once per object); "
         "its stack is freed then without running code",
     ),
+    "dead-thread-eager": (
+        {"reference", "speedups"},
+        "a greenlet suspended in a thread that exited is inactive at once: bool(g) is "
+        "False and gr_frame None before its dead attribute is first read (upstream "
+        "notices the exit only when dead is read)",
+    ),
+    "stack-saved-zero": (
+        {"reference"},
+        "nothing is copied on the reference backend: _stack_saved is always 0",
+    ),
     "shutdown-start": (
         {"reference"},
         "on CPython 3.12 no thread can be started once the interpreter is shutting "

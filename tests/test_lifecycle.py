@@ -323,6 +323,26 @@ def test_R6_greenletexit_returned_as_value(api):
     assert g.dead
 
 
+def test_R6_returned_greenletexit_traceback_depends_on_the_python_version(api):
+    """Before CPython 3.12 the value has no traceback; from 3.12 it has run's frames only."""
+
+    def run():
+        raise api.GreenletExit("bye")
+
+    got = api.greenlet(run).switch()
+    if sys.version_info < (3, 12):
+        assert got.__traceback__ is None
+    else:
+        assert [f.name for f in traceback.extract_tb(got.__traceback__)] == ["run"]
+    g = api.greenlet(lambda: api.getcurrent().parent.switch())
+    g.switch()
+    killed = g.throw()  # thrown into the parked greenlet: its frames, then GreenletExit
+    if sys.version_info < (3, 12):
+        assert killed.__traceback__ is None
+    else:
+        assert [f.name for f in traceback.extract_tb(killed.__traceback__)][0] == "<lambda>"
+
+
 def test_R6_greenletexit_class_raised_gives_instance(api):
     def run():
         raise api.GreenletExit

@@ -414,3 +414,17 @@ def test_R43_initialstub_already_started(run_script):
         ("dead", True, True, True),
     ]
     assert proc.stdout.strip() == "RESULTS " + repr(expected)
+
+
+def test_R36_run_none_is_called_like_any_run(api):
+    """greenlet(None) starts like any greenlet: calling None fails in it, and it dies."""
+    g = api.greenlet(None)
+    with pytest.raises(TypeError, match=r"^'NoneType' object is not callable$"):
+        g.switch()
+    assert g.dead
+    # a child whose parent's run is None starts that parent with its result (R7)
+    parent = api.greenlet(None)
+    child = api.greenlet(lambda: 42, parent=parent)
+    with pytest.raises(TypeError, match=r"^'NoneType' object is not callable$"):
+        child.switch()
+    assert child.dead and parent.dead

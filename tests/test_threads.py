@@ -724,3 +724,23 @@ print("events", events)
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "events []", r.stdout + r.stderr
+
+
+def test_R22_exited_threads_greenlet_looks_active_until_dead_is_read(api, known_difference):
+    known_difference("dead-thread-eager")
+    box = []
+
+    def body():
+        g = api.greenlet(lambda: api.getcurrent().parent.switch())
+        g.switch()
+        box.append(g)
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    gc.collect()
+    g = box.pop()
+    # upstream: still looks suspended until ``dead`` is read...
+    assert bool(g) and g.gr_frame is not None
+    # ...which notices the exit, and from then on it is dead
+    assert g.dead and not g and g.gr_frame is None

@@ -162,9 +162,15 @@ def test_R40_pickle_raises(api, protocol):
 
 @pytest.mark.parametrize("protocol", [0, 1])
 def test_R40_pickle_old_protocols_raise_type_error(api, protocol):
-    # The message comes from copyreg on upstream; only the type is part of the contract.
-    with pytest.raises(TypeError):
+    # upstream's message comes from copyreg, which names a C base type by its short name
+    with pytest.raises(TypeError, match=r"^cannot pickle 'greenlet' object$"):
         pickle.dumps(api.greenlet(), protocol)
+
+    class MyGreenlet(api.greenlet):
+        pass
+
+    with pytest.raises(TypeError, match=r"^cannot serialize 'MyGreenlet' object$"):
+        pickle.dumps(MyGreenlet(), protocol)
 
 
 def test_R40_subclass_message_uses_class_name(api):
@@ -452,6 +458,20 @@ def test_R46_stack_saved_nonnegative_int_in_every_state(api):
     s.throw()
     assert s._stack_saved == 0
     assert _finished(api)._stack_saved == 0
+
+
+def test_R46_overwritten_stack_is_saved(api, known_difference):
+    """A greenlet started where a suspended one's stack was has copied that stack away."""
+    known_difference("stack-saved-zero")
+    main = api.getcurrent()
+    a = api.greenlet(lambda: main.switch())
+    b = api.greenlet(lambda: main.switch())
+    a.switch()
+    b.switch()  # starts at the depth where a's stack is: a's part goes to the heap
+    assert a._stack_saved > 0
+    a.switch()  # a runs again (its stack restored) and finishes
+    assert a.dead and a._stack_saved == 0
+    b.switch()
 
 
 def test_R46_stack_saved_read_only(api):
