@@ -23,6 +23,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "rules",  # _ext/rules.py: the rule directive and the rule-id cross-check
     "benchresults",  # _ext/benchresults.py: the performance table and chart
+    "stackfigures",  # _ext/stackfigures.py: the stack-slicing figures (SVG)
 ]
 
 
