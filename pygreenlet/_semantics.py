@@ -50,13 +50,25 @@ _orphans: list = []
 class _ThreadState:
     """What one thread owns: its main greenlet, the running greenlet, its tracer."""
 
-    __slots__ = ("main", "current", "tracer", "deleteme", "alive", "switching", "__weakref__")
+    __slots__ = (
+        "main",
+        "current",
+        "tracer",
+        "deleteme",
+        "collector",
+        "pending_kills",
+        "alive",
+        "switching",
+        "__weakref__",
+    )
 
     def __init__(self) -> None:
         self.main: Any = None
         self.current: Any = None
         self.tracer: Any = None
         self.deleteme: list = []  # R26: greenlets dropped by other threads, killed here
+        self.collector: Any = None  # R23: the greenlet whose _finalize is killing, if any
+        self.pending_kills: list = []  # R23: dropped by the collector meanwhile, killed next
         self.alive = True
         # True from the moment a switch starts changing state until the target
         # runs: a greenlet collected then (any allocation may run the GC) is
@@ -132,8 +144,24 @@ def _free_orphans() -> None:
             s = _orphans.pop()
         except IndexError:  # another thread emptied it meanwhile
             return
-        if not s.finished:
+        # A collection of a cycle runs the finalizers of the greenlet and of
+        # its state in either order, even when the greenlet survives: a state
+        # its greenlet still holds is no orphan (the greenlet's own finalizer
+        # kills it, or has resurrected it).  PyPy finalizes the greenlet first.
+        if not s.finished and not (_getrefcount is not None and _getrefcount(s) > _ORPHAN_REFS):
             _deactivate(s)
+        del s
+
+
+def _orphan_refs() -> int:
+    """How many references ``_free_orphans`` sees on a state that only it holds."""
+    probe = [_State(None)]
+    s = probe.pop()
+    return _getrefcount(s) if _getrefcount is not None else 0
+
+
+_getrefcount = getattr(sys, "getrefcount", None)
+_ORPHAN_REFS = _orphan_refs()
 
 
 def _on_thread_exit(ts: _ThreadState) -> None:
@@ -547,6 +575,32 @@ def _finalize(g: Any) -> None:
         # found it in the middle of a switch of this thread.
         ts.deleteme.append(g)
         return
+    del s
+    if ts.collector is ts.current:
+        # R23: dropped by this greenlet while it is the collector of a kill
+        # that is finishing (the victim's frames or result held it): the
+        # _finalize running below us kills it next.  Killing it here would nest
+        # one kill per greenlet in a chain of parked greenlets each holding the
+        # next, and run the collector out of stack.
+        ts.pending_kills.append(g)
+        return
+    outer = (ts.collector, ts.pending_kills)
+    ts.collector = ts.current
+    ts.pending_kills = pending = []
+    try:
+        _kill_and_report(g, ts)
+        del g
+        while pending:  # in the order they were dropped
+            _kill_and_report(pending.pop(0), ts)
+    finally:
+        ts.collector, ts.pending_kills = outer
+        if pending:  # left by an exception: killed at the next API call
+            ts.deleteme.extend(pending)
+
+
+def _kill_and_report(g: Any, ts: _ThreadState) -> None:
+    """Kill *g* (R23), reporting what its kill raised (R24) or that it survived (R25)."""
+    s = _st(g)
     before = _refcount(g)
     try:
         _kill(g, ts)

@@ -6,8 +6,8 @@
 # inside the semantics layer.
 
 cdef class _ThreadState:
-    cdef public object main, current, tracer
-    cdef public list deleteme
+    cdef public object main, current, tracer, collector
+    cdef public list deleteme, pending_kills
     cdef public bint alive, switching
     cdef object __weakref__
 

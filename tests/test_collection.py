@@ -6,6 +6,7 @@ import gc
 import os
 import platform
 import sys
+import threading
 import time
 import weakref
 
@@ -805,3 +806,50 @@ def test_leak_many_suspended_greenlets_dropped_at_once(api, cpython_only):
     assert sorted(finished) == list(range(300))
     assert all(r() is None for r in refs)
     assert _os_threads_after_exits(threads_before) <= threads_before
+
+
+def test_R26_cycle_collected_by_another_thread_kills_in_the_owner(api, backend, cpython_only):
+    """A suspended greenlet in a garbage cycle, collected by another thread, gets its
+    GreenletExit in its own thread at that thread's next API call, once."""
+    cpython_only("refcounting")
+    if backend == "upstream":
+        pytest.skip("upstream collects cycles through __dict__ only from CPython 3.15")
+    parked, collected, done = threading.Event(), threading.Event(), threading.Event()
+    killed, seen, where = [], [], [None]
+
+    def park():
+        try:
+            api.getcurrent().parent.switch()
+        except api.GreenletExit:
+            killed.append(where[0])
+            raise
+
+    def owner():
+        g = api.greenlet(park)
+        g.switch()
+        g.cycle = g  # only the collector can free it
+        del g
+        parked.set()
+        collected.wait(30)
+        where[0] = "owner"
+        api.getcurrent()  # the deferred kill runs here, in this thread
+        done.set()
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda args: seen.append(args.exc_type)
+    gc.disable()
+    try:
+        t = threading.Thread(target=owner)
+        t.start()
+        assert parked.wait(30)
+        where[0] = "collector"
+        gc.collect()  # finalizes the greenlet and its state, in some order
+        api.getcurrent()  # an API call in this thread must not free it behind the owner's back
+        collected.set()
+        assert done.wait(30)
+        t.join(30)
+    finally:
+        gc.enable()
+        sys.unraisablehook = hook
+    assert seen == []
+    assert killed == ["owner"]
