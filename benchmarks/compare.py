@@ -155,7 +155,9 @@ def save(path: str, entry: dict) -> None:
     data["entries"] = [
         e for e in data["entries"] if (e["implementation"], e["python"][:4].rstrip(".")) != key
     ] + [entry]
-    data["entries"].sort(key=lambda e: (e["implementation"], tuple(map(int, e["python"].split(".")[:2]))))
+    data["entries"].sort(
+        key=lambda e: (e["implementation"], tuple(map(int, e["python"].split(".")[:2])))
+    )
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -35,7 +35,9 @@ def python_inventory() -> str:
     """
     candidates = [os.environ.get("PYGREENLET_PYTHON_INVENTORY", "")]
     candidates += ["/usr/share/doc/python3/html/objects.inv"]
-    candidates += ["/usr/share/doc/python3.%d/html/objects.inv" % minor for minor in range(20, 8, -1)]
+    candidates += [
+        "/usr/share/doc/python3.%d/html/objects.inv" % minor for minor in range(20, 8, -1)
+    ]
     for path in candidates:
         if path and os.path.exists(path):
             return path

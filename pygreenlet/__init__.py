@@ -1,6 +1,7 @@
 """Lightweight coroutines that switch between whole call stacks, with greenlet's semantics."""
 
-from ._backend import BACKEND, load as _load
+from ._backend import BACKEND
+from ._backend import load as _load
 
 __version__ = "0.1.0"
 

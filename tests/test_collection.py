@@ -202,9 +202,9 @@ def test_R23_a_kill_leaves_no_cycles(api, cpython_only):
         g = api.greenlet(park)
         g.switch(held, exc_class)
         del held
-        seen = []
+        seen: list = []
         hook = sys.unraisablehook
-        sys.unraisablehook = lambda args: seen.append(args.exc_type)  # keep no traceback
+        sys.unraisablehook = lambda args, seen=seen: seen.append(args.exc_type)  # no traceback
         gc.disable()
         try:
             del g  # killed here; its frames, and what they hold, go with it

@@ -50,7 +50,8 @@ def test_R23_dropping_a_long_chain_of_suspended_greenlets(run_script):
         if NO_REFCOUNTING:
             import pypyjit
             pypyjit.set_param("off")
-        N = 100 if NO_REFCOUNTING else (2000 if os.environ["PYG_TEST_BACKEND"] == "reference" else 100000)
+        reference = os.environ["PYG_TEST_BACKEND"] == "reference"
+        N = 100 if NO_REFCOUNTING else (2000 if reference else 100000)
         main = getcurrent()
         killed = []
         def link(previous, i):

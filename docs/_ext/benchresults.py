@@ -76,10 +76,20 @@ def chart(entries: List[Dict[str, Any]], benches: List[str]) -> str:
             out.append(
                 '<rect x="%.1f" y="%.1f" width="%d" height="%.1f" fill="%s">'
                 "<title>%s, %s: %.2f×</title></rect>"
-                % (x0 + j * bar, y(r), bar - 2, base - y(r), COLOURS[j % len(COLOURS)], escape(b), escape(label(e)), r)
+                % (
+                    x0 + j * bar,
+                    y(r),
+                    bar - 2,
+                    base - y(r),
+                    COLOURS[j % len(COLOURS)],
+                    escape(b),
+                    escape(label(e)),
+                    r,
+                )
             )
         out.append(
-            '<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x0 + bar * len(entries) / 2, base + 16, escape(b))
+            '<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+            % (x0 + bar * len(entries) / 2, base + 16, escape(b))
         )
     for j, e in enumerate(entries):
         yy = 20 + j * 16
@@ -95,7 +105,9 @@ class BenchResults(SphinxDirective):
     required_arguments = 1
 
     def run(self) -> List[nodes.Node]:
-        path = os.path.normpath(os.path.join(os.path.dirname(self.env.doc2path(self.env.docname)), self.arguments[0]))
+        path = os.path.normpath(
+            os.path.join(os.path.dirname(self.env.doc2path(self.env.docname)), self.arguments[0])
+        )
         self.env.note_dependency(path)
         entries = load(path)
         if not entries:

@@ -1,4 +1,4 @@
-"""Sphinx extension: the ``rule`` directive, the index of tests per rule, and the rule-id cross-check.
+"""Sphinx extension: the ``rule`` directive, the tests of each rule, the rule-id cross-check.
 
 ``.. rule:: R12`` states one rule of the semantics; it can be linked with
 ``:ref:`R12``` and lists the tests that check it.  ``.. rule-tests::`` renders
@@ -64,7 +64,13 @@ def collect_tests() -> List[Test]:
                         if m:
                             doc = (ast.get_docstring(node) or "").strip().splitlines()
                             found.append(
-                                (int(m.group(1)), rel, node.lineno, prefix + node.name, doc[0] if doc else "")
+                                (
+                                    int(m.group(1)),
+                                    rel,
+                                    node.lineno,
+                                    prefix + node.name,
+                                    doc[0] if doc else "",
+                                )
                             )
     return found
 
@@ -95,7 +101,13 @@ def rules_seen(env: BuildEnvironment) -> Dict[int, str]:
 
 def xref(target: str, text: str, docname: str) -> pending_xref:
     ref = pending_xref(
-        "", refdomain="std", reftype="ref", reftarget=target, refexplicit=True, refwarn=True, refdoc=docname
+        "",
+        refdomain="std",
+        reftype="ref",
+        reftarget=target,
+        refexplicit=True,
+        refwarn=True,
+        refdoc=docname,
     )
     ref += nodes.inline(text, text)
     return ref
@@ -115,7 +127,12 @@ class RuleDirective(SphinxDirective):
         number = int(m.group(1))
         seen = rules_seen(self.env)
         if number in seen:
-            logger.warning("rule %s is stated twice (also in %s)", rule_id, seen[number], location=self.get_location())
+            logger.warning(
+                "rule %s is stated twice (also in %s)",
+                rule_id,
+                seen[number],
+                location=self.get_location(),
+            )
         seen[number] = self.env.docname
         label = rule_id.lower()
         node_id = "rule-" + label
@@ -206,9 +223,18 @@ def check(app: Sphinx, env: BuildEnvironment) -> None:
     if not code:
         logger.warning("no rule ids found in %s", SEMANTICS)
     for number in sorted(code - docs):
-        logger.warning("rule R%d is in pygreenlet/_semantics.py but no '.. rule:: R%d' states it", number, number)
+        logger.warning(
+            "rule R%d is in pygreenlet/_semantics.py but no '.. rule:: R%d' states it",
+            number,
+            number,
+        )
     for number in sorted(docs - code):
-        logger.warning("rule R%d is stated in %s but pygreenlet/_semantics.py has no R%d", number, rules_seen(env)[number], number)
+        logger.warning(
+            "rule R%d is stated in %s but pygreenlet/_semantics.py has no R%d",
+            number,
+            rules_seen(env)[number],
+            number,
+        )
     for number in sorted(code - tests):
         logger.warning("rule R%d has no test named test_R%d_...", number, number)
 
@@ -220,4 +246,9 @@ def setup(app: Sphinx) -> Dict[str, Any]:
     app.connect("env-purge-doc", purge)
     app.connect("env-merge-info", merge)
     app.connect("env-check-consistency", check)
-    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+    return {
+        "version": "1",
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+        "env_version": 1,
+    }
