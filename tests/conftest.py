@@ -90,11 +90,6 @@ def collect() -> Collector:
 #: CPython-only mechanisms that PyPy cannot have: key -> reason.  Only for
 #: tests that have no meaningful variant on PyPy; prefer ``collect``.
 CPYTHON_ONLY = {
-    "mass-finalizers": (
-        "dropping 300 suspended greenlets at once stalled in CI on PyPy 7.3.11 "
-        "(its GC runs all their finalizers, each a switch to another OS thread, "
-        "in one collection); not yet understood, see the session note"
-    ),
     "gc-clear": (
         "PyPy's GC never clears the fields of garbage objects (it has no tp_clear), "
         "so a greenlet whose parent the GC cleared cannot be made there"

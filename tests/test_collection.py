@@ -782,8 +782,10 @@ def _leak_create_switch_finish_and_drop(api):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
-def test_leak_many_suspended_greenlets_dropped_at_once(api, cpython_only):
-    cpython_only("mass-finalizers")
+def test_leak_many_suspended_greenlets_dropped_at_once(api):
+    # On PyPy each of these kills, run by a finalizer, takes tens of
+    # milliseconds (PyPy 7.3.11): fewer there.
+    n = 30 if PYPY else 300
     threads_before = _os_threads()
     main = api.getcurrent()
     finished = []
@@ -795,7 +797,7 @@ def test_leak_many_suspended_greenlets_dropped_at_once(api, cpython_only):
             finished.append(i)
 
     gs = []
-    for i in range(300):
+    for i in range(n):
         g = api.greenlet(body)
         g.switch(i)
         gs.append(g)
@@ -803,7 +805,7 @@ def test_leak_many_suspended_greenlets_dropped_at_once(api, cpython_only):
     refs = [weakref.ref(g) for g in gs]
     del gs
     gc.collect()
-    assert sorted(finished) == list(range(300))
+    assert sorted(finished) == list(range(n))
     assert all(r() is None for r in refs)
     assert _os_threads_after_exits(threads_before) <= threads_before
 
