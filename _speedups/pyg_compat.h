@@ -14,6 +14,13 @@
 #  error "pygreenlet's compiled primitive supports CPython 3.9 to 3.13 only"
 #endif
 
+/* A free-threaded build (3.13t) keeps per-thread state that a switch would
+ * also have to move (critical sections, spec 3.1): not supported yet, so the
+ * build falls back to the reference backend. */
+#ifdef Py_GIL_DISABLED
+#  error "pygreenlet's compiled primitive does not support free-threaded CPython yet"
+#endif
+
 /* --- where the running Python frame is recorded -------------------------- */
 
 /* tstate->frame is the running PyFrameObject* (removed by the 3.11 frame
@@ -83,8 +90,6 @@
 
 /* --- small API differences -------------------------------------------------- */
 
-/* PyGC_Disable/PyGC_Enable are public from 3.10 (bpo-28254). */
-#define PYG_HAVE_GC_TOGGLE          (PY_VERSION_HEX >= 0x030A0000)
 /* Py_IsFinalizing() is public from 3.13; _Py_IsFinalizing() before (GH-108014). */
 #define PYG_PUBLIC_IS_FINALIZING    (PY_VERSION_HEX >= 0x030D0000)
 

@@ -121,7 +121,7 @@ pyg_unexpose_frames(pyg_pystate_t *s)
 }
 #endif
 
-#if PYG_CFRAME
+#if PYG_CFRAME_CURRENT_FRAME
 #  define PYG_TOP_IFRAME(ts) ((ts)->cframe->current_frame)
 #elif PYG_TSTATE_CURRENT_FRAME
 #  define PYG_TOP_IFRAME(ts) ((ts)->current_frame)

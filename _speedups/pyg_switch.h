@@ -37,7 +37,8 @@
  *      ... every slice that lies below T.stop is copied to the heap (the
  *      whole slice of owners entirely below it, the lower part of the one
  *      straddling it).  Copies are incremental: only bytes not yet saved.
- *   3. If T has never run: T.stop = sp, T.prev = R, and pyg_stacklet_start()
+ *   3. If T has never run: T.stop = sp, T.prev = R (or, when R has just
+ *      finished, the first live stacklet up R's chain), and pyg_stacklet_start()
  *      is called right there, below R's frame: nothing is copied at all.
  *      Otherwise rsp = T.start and pyg_restore_state() copies T's heap bytes
  *      back (its own frame lies below T.start, so it never overwrites
@@ -341,8 +342,6 @@ pyg_stacklet_discard(pyg_stacklet_t *s, int free_datastack)
 {
     PyObject *entry = s->entry;
     s->entry = NULL;
-    if (s->stop == NULL)
-        s->stop = s->start = NULL;       /* never ran: it has no slice */
     s->dead = 1;
     s->start = NULL;
     PyMem_RawFree(s->copy);

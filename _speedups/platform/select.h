@@ -12,11 +12,13 @@
 #ifndef PYG_PLATFORM_SELECT_H
 #define PYG_PLATFORM_SELECT_H
 
-#if defined(__x86_64__) && !defined(_WIN32) && !defined(__ILP32__) \
+/* The x86_64 routine is System V assembly for ELF targets (it uses ELF
+ * directives and unprefixed symbol names): Linux and the BSDs, not macOS. */
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__ILP32__) \
     && (defined(__GNUC__) || defined(__clang__))
 #  include "switch_x86_64_sysv.h"
 #else
-#  error "pygreenlet: no stack-switch routine for this platform (supported: x86_64 System V with GCC or Clang)"
+#  error "pygreenlet: no stack-switch routine for this platform (supported: x86_64 System V ELF with GCC or Clang)"
 #endif
 
 #endif /* PYG_PLATFORM_SELECT_H */

@@ -1,5 +1,6 @@
 /* platform/switch_x86_64_sysv.h -- the stack switch for x86-64, System V ABI
- * (Linux, the BSDs, macOS), GCC or Clang.
+ * on ELF targets (Linux, the BSDs; not macOS, whose Mach-O symbols differ),
+ * GCC or Clang.
  *
  * Callee-saved state of the System V AMD64 ABI (psABI 3.2.1, 3.2.3) and what
  * this routine does with it:
