@@ -68,6 +68,7 @@ def extensions() -> list:
         Extension(
             "pygreenlet._speedups",
             [SEMANTICS_SOURCE],
+            depends=["pygreenlet/_speedups.pxd", "pygreenlet/_speedups_prim.pxd"],
             extra_compile_args=flags + ["-Wno-unused-function"],
             extra_link_args=link,
         ),

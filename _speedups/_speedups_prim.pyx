@@ -104,7 +104,19 @@ cdef class _ThreadHandle:
                 PyErr_WriteUnraisable(callback)
 
 
-def get_thread_data():
+# The functions of a switch are cpdef: the compiled semantics (pygreenlet._speedups)
+# cimports them (pygreenlet/_speedups_prim.pxd) and calls them as C functions.
+# Their arguments are typed ``object`` there, so each checks its Stacklet itself.
+
+
+cdef inline Stacklet _stacklet(object x, str what):
+    """*x* as a Stacklet (the type is final: an exact check), or TypeError."""
+    if type(x) is not Stacklet:
+        raise TypeError("%s must be a Stacklet, not %s" % (what, type(x).__name__))
+    return <Stacklet>x
+
+
+cpdef object get_thread_data():
     """What set_thread_data stored for the calling thread, or None."""
     cdef pyg_thread_t *th = pyg_tls_thread
     if th == NULL:
@@ -145,7 +157,7 @@ def new_stacklet(entry):
     return s
 
 
-def current():
+cpdef object current():
     """The running stacklet."""
     cdef pyg_thread_t *th = pyg_tls_thread
     if th == NULL:
@@ -153,12 +165,12 @@ def current():
     return <Stacklet>th.current.self
 
 
-def put(Stacklet stacklet not None, value):
+cpdef object put(object stacklet, object value):
     """Store the value that *stacklet* receives when it next runs."""
-    stacklet.value = value
+    _stacklet(stacklet, "stacklet").value = value
 
 
-def take():
+cpdef object take():
     """Return and forget the value put for the running stacklet."""
     cdef pyg_thread_t *th = pyg_tls_thread
     if th == NULL:
@@ -169,22 +181,23 @@ def take():
     return value
 
 
-def switch(Stacklet target not None):
+cpdef object switch(object target):
     """Park the running stacklet, run *target*; return the value put for us on resumption."""
+    cdef Stacklet t = _stacklet(target, "target")
     cdef pyg_thread_t *th = pyg_tls_thread
     cdef pyg_stacklet_t *me
     if th == NULL:
         raise RuntimeError("pygreenlet: switch() before set_thread_data() in this thread")
     me = th.current
-    if &target.st != me:
-        if target.st.dead:
+    if &t.st != me:
+        if t.st.dead:
             raise RuntimeError("pygreenlet: cannot switch to a finished stacklet")
-        if target.st.stop == NULL:
-            if target.st.entry == NULL:
+        if t.st.stop == NULL:
+            if t.st.entry == NULL:
                 raise RuntimeError("pygreenlet: stacklet has no entry")
-        elif target.st.owner_thread != PyThread_get_thread_ident():
+        elif t.st.owner_thread != PyThread_get_thread_ident():
             raise RuntimeError("pygreenlet: cannot switch to a stacklet of another thread")
-        pyg_switch(th, &target.st)
+        pyg_switch(th, &t.st)
     # Resumed: `me` is the running stacklet again.
     cdef Stacklet s = <Stacklet>me.self
     value = s.value
@@ -217,12 +230,12 @@ def stack_saved(Stacklet stacklet not None):
     return stacklet.st.saved
 
 
-def get_context():
+cpdef object get_context():
     """The running thread's contextvars.Context object itself, or None."""
     return pyg_get_context()
 
 
-def set_context(ctx):
+cpdef object set_context(object ctx):
     """Make *ctx* (a Context or None) the running thread's context."""
     pyg_set_context(ctx)
 

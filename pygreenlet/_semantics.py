@@ -13,20 +13,22 @@ from contextvars import Context
 from types import TracebackType
 from typing import Any, Callable
 
+try:
+    import cython  # compiled, ``cython.compiled`` is true (and known at compile time)
+except ImportError:  # interpreted, without Cython installed
+    from types import SimpleNamespace
+
+    cython = SimpleNamespace(compiled=False)
+
 if __name__ == "pygreenlet._speedups":  # this file, built by the compiled backend
     from . import _speedups_prim as _prim  # type: ignore[attr-defined]
 else:
     from . import _reference as _prim
 from ._exceptions import GreenletExit, error  # R45: BaseException / Exception subclasses
 
-# The primitive's functions, bound once (a global is cheaper than a module attribute).
-_get_thread_data = _prim.get_thread_data
-_get_context = _prim.get_context
-_set_context = _prim.set_context
-_put = _prim.put
-_take = _prim.take
-_switch_to = _prim.switch
-_current_stacklet = _prim.current
+# The primitive's functions are called as ``_prim.name(...)``: compiled, the
+# ones a switch uses are declared in _speedups_prim.pxd (cimported by
+# _speedups.pxd) and these calls are C calls.
 _is_finalizing = sys.is_finalizing
 
 __all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
@@ -125,7 +127,7 @@ def _thread_state(kill_deferred: bool = True) -> _ThreadState:
     R26: greenlets other threads dropped are killed here, unless *kill_deferred*
     is false (settrace/gettrace do not run them, as upstream).
     """
-    ts = _get_thread_data()
+    ts = _prim.get_thread_data()
     if ts is None:
         if sys.is_finalizing():
             raise RuntimeError("greenlet is being finalized")  # R27
@@ -342,7 +344,7 @@ def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -
         s.ts = ts
         s.stacklet = _prim.new_stacklet(_bootstrap)
         payload = payload + (run,)
-    _put(s.stacklet, payload)
+    _prim.put(s.stacklet, payload)
     return s.stacklet
 
 
@@ -361,14 +363,14 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         # Leave: save what is per greenlet in the thread's interpreter state (R32).
         # R33/R34: exception state and recursion depth are the primitive's job
         # (its own OS thread here, saved thread-state fields when compiled).
-        _st(origin).context = _get_context()
+        _st(origin).context = _prim.get_context()
         ts.switching = True
         stacklet = _enter(ts, target, s, run, (origin, target, args, kwargs, exc))
         # Nothing in this frame may keep the suspended greenlet alive (R23):
         # ``origin`` travels in the payload and is dropped by the receiver.
         del origin, args, kwargs, exc
         try:
-            payload = _switch_to(stacklet)
+            payload = _prim.switch(stacklet)
         except BaseException:
             # The primitive could not start the target (a thread or memory
             # limit; on the reference backend, no new threads at interpreter
@@ -384,7 +386,7 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         del stacklet
         # We were switched to: restore our state (R32).
         s = _st(me)
-        _set_context(s.context)
+        _prim.set_context(s.context)
         s.context = None
         del s, me
     if ts.tracer is not None:  # R28; R3: a switch to oneself is reported too
@@ -402,7 +404,7 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
 
 def _take_back(s: _State, stacklet: Any, run: Any) -> None:
     """Undo _enter after the primitive refused to start the target."""
-    _put(stacklet, None)
+    _prim.put(stacklet, None)
     if run is not _RUNNING:
         s.started = False
         s.ts = None
@@ -411,12 +413,12 @@ def _take_back(s: _State, stacklet: Any, run: Any) -> None:
 
 def _bootstrap() -> Any:
     """The body of every started greenlet, on its own primitive context (R2, R4-R6)."""
-    origin, me, args, kwargs, exc, run = _take()
-    ts = _get_thread_data()
+    origin, me, args, kwargs, exc, run = _prim.take()
+    ts = _prim.get_thread_data()
     ts.current = me
     ts.switching = False
     s = _st(me)
-    _set_context(s.context)  # R32: a new greenlet has no context unless one was set
+    _prim.set_context(s.context)  # R32: a new greenlet has no context unless one was set
     s.context = None
     if ts.tracer is not None:
         exc = _call_tracer(ts, exc, origin, me)  # R30: before run is called
@@ -454,12 +456,12 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
     result, exc = outcome
     outcome.clear()
     me = ts.current
-    if me is None or _st(me).stacklet is not _current_stacklet():
+    if me is None or _st(me).stacklet is not _prim.current():
         return None  # discarded (R22, R23): end without switching anywhere
     ts.switching = True
     s = _st(me)
-    s.context = _get_context()  # a dead greenlet keeps its last context (R32)
-    _set_context(None)
+    s.context = _prim.get_context()  # a dead greenlet keeps its last context (R32)
+    _prim.set_context(None)
     s.finished = True
     s.stacklet = None
     parent = s.parent
@@ -570,7 +572,7 @@ def _finalize(g: Any) -> None:
     if not ts.alive or sys.is_finalizing():
         _deactivate(s)  # R22/R27: no code runs in it
         return
-    if ts.switching or _get_thread_data() is not ts:
+    if ts.switching or _prim.get_thread_data() is not ts:
         # R26: killed when its own thread next uses the API; also when the GC
         # found it in the middle of a switch of this thread.
         ts.deleteme.append(g)
@@ -646,18 +648,29 @@ _state_slot = _Slots.__dict__["_s"]
 del _Slots._s
 _get_state = _state_slot.__get__
 _set_state = _state_slot.__set__
+if cython.compiled:
+    # Compiled, the slot is read and written at its offset in the object
+    # (pyg_state_slot in _speedups.pxd, after checking the type), not by
+    # calling the descriptor: a switch reads it three times.
+    pyg_init_state_slot(_state_slot, _Slots)  # noqa: F821 (declared in _speedups.pxd)
 
 
 def _st(g: Any) -> _State:
     """The state of greenlet *g*."""
-    try:
-        return _get_state(g)
-    except AttributeError:
-        # R17: the GC's clear step emptied the slot and a finalizer revived the
-        # object; like upstream, it is now an unstarted greenlet without a parent.
-        s = _State(None)
-        _set_state(g, s)
-        return s
+    if cython.compiled:
+        s = pyg_state_slot(g)  # noqa: F821 (declared in _speedups.pxd)
+        if s is not None:
+            return s
+    else:
+        try:
+            return _get_state(g)
+        except AttributeError:
+            pass
+    # R17: the GC's clear step emptied the slot and a finalizer revived the
+    # object; like upstream, it is now an unstarted greenlet without a parent.
+    s = _State(None)
+    _set_state(g, s)
+    return s
 
 
 def _get_dict(g: Any) -> Any:
@@ -844,11 +857,11 @@ class greenlet(_Slots):
         """This greenlet's ``contextvars.Context``, or None before it has one (R32)."""
         s = _st(self)
         if s.started and _active(s) and s.ts.current is self:
-            if s.ts is not _get_thread_data():
+            if s.ts is not _prim.get_thread_data():
                 raise ValueError(
                     "cannot get context of a greenlet that is running in a different thread"
                 )
-            return _get_context()
+            return _prim.get_context()
         return s.context
 
     @gr_context.setter
@@ -857,11 +870,11 @@ class greenlet(_Slots):
             raise TypeError("greenlet context must be a contextvars.Context or None")
         s = _st(self)
         if s.started and _active(s) and s.ts.current is self:
-            if s.ts is not _get_thread_data():
+            if s.ts is not _prim.get_thread_data():
                 raise ValueError(
                     "cannot set context of a greenlet that is running in a different thread"
                 )
-            _set_context(value)
+            _prim.set_context(value)
         else:
             s.context = value
 
@@ -904,7 +917,7 @@ class greenlet(_Slots):
         exited = " (thread exited)" if not ts.alive else ""
         if not _active(s):
             return head + exited + " dead>"
-        running_here = ts.current is self and ts is _get_thread_data()
+        running_here = ts.current is self and ts is _prim.get_thread_data()
         where = " current" if running_here else " suspended"
         return head + where + " active started" + (" main>" if s.is_main else ">")
 

@@ -5,6 +5,9 @@
 # functions, so a switch does no Python-level attribute lookups or calls
 # inside the semantics layer.
 
+# The primitive's C-level functions: _prim.put(...) etc. compile to C calls.
+from pygreenlet cimport _speedups_prim as _prim
+
 cdef class _ThreadState:
     cdef public object main, current, tracer, collector
     cdef public list deleteme, pending_kills
@@ -27,3 +30,42 @@ cdef object _switch(object target, tuple args, object kwargs, object exc)
 cdef _State _st(object g)
 cdef object _take_back(_State s, object stacklet, object run)
 cdef object _RUNNING
+
+# _st's fast path: the hidden state slot of a greenlet, read at its offset.
+# pyg_init_state_slot takes the slot's member descriptor and the class that
+# owns it; pyg_state_slot checks that g is an instance of that class (else,
+# like an empty slot, it gives None) and returns a new reference.
+cdef extern from *:
+    """
+    #include <structmember.h>  /* PyMemberDescrObject/PyMemberDef before 3.12 */
+    static Py_ssize_t pyg_state_offset = -1;
+    static PyTypeObject *pyg_slots_type = NULL;
+
+    static int
+    pyg_init_state_slot(PyObject *descr, PyObject *owner)
+    {
+        if (!PyType_Check(owner) || Py_TYPE(descr) != &PyMemberDescr_Type
+                || ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX) {
+            PyErr_SetString(PyExc_TypeError, "pygreenlet: the state slot is not an object slot");
+            return -1;
+        }
+        pyg_state_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_INCREF(owner);  /* kept for good: the type check below reads it */
+        pyg_slots_type = (PyTypeObject *)owner;
+        return 0;
+    }
+
+    static PyObject *
+    pyg_state_slot(PyObject *g)
+    {
+        PyObject *v = NULL;
+        if (pyg_slots_type != NULL && PyObject_TypeCheck(g, pyg_slots_type))
+            v = *(PyObject **)((char *)g + pyg_state_offset);
+        if (v == NULL)
+            v = Py_None;
+        Py_INCREF(v);
+        return v;
+    }
+    """
+    int pyg_init_state_slot(object descr, object owner) except -1
+    object pyg_state_slot(object g)
