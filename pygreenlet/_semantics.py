@@ -29,7 +29,16 @@ from ._exceptions import GreenletExit, error  # R45: BaseException / Exception s
 # The primitive's functions are called as ``_prim.name(...)``: compiled, the
 # ones a switch uses are declared in _speedups_prim.pxd (cimported by
 # _speedups.pxd) and these calls are C calls.
-_is_finalizing = sys.is_finalizing
+
+
+def _finalizing() -> bool:
+    """True once the interpreter is shutting down (R27)."""
+    if cython.compiled:
+        finalizing = pyg_sem_is_finalizing() != 0  # noqa: F821 (declared in _speedups.pxd)
+    else:
+        finalizing = sys.is_finalizing()
+    return finalizing
+
 
 __all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
 
@@ -129,7 +138,7 @@ def _thread_state(kill_deferred: bool = True) -> _ThreadState:
     """
     ts = _prim.get_thread_data()
     if ts is None:
-        if sys.is_finalizing():
+        if _finalizing():
             raise RuntimeError("greenlet is being finalized")  # R27
         ts = _ThreadState()
         _make_main(ts)
@@ -182,7 +191,7 @@ def _deactivate(s: _State) -> None:
     s.finished = True
     s.stacklet = None
     s.context = None
-    if stacklet is not None and not sys.is_finalizing():
+    if stacklet is not None and not _finalizing():
         _prim.discard(stacklet)
 
 
@@ -569,7 +578,7 @@ def _finalize(g: Any) -> None:
     if s.is_main or not s.started or s.finished:
         return
     ts = s.ts
-    if not ts.alive or sys.is_finalizing():
+    if not ts.alive or _finalizing():
         _deactivate(s)  # R22/R27: no code runs in it
         return
     if ts.switching or _prim.get_thread_data() is not ts:
@@ -972,7 +981,7 @@ def getcurrent() -> greenlet:
 
     Raises RuntimeError once the interpreter is finalizing (R27).
     """
-    if _is_finalizing():
+    if _finalizing():
         raise RuntimeError("greenlet is being finalized")  # R27
     return _thread_state().current
 

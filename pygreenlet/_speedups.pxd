@@ -30,6 +30,8 @@ cdef object _switch(object target, tuple args, object kwargs, object exc)
 cdef _State _st(object g)
 cdef object _take_back(_State s, object stacklet, object run)
 cdef object _RUNNING
+cdef list _orphans
+cdef bint _finalizing()
 
 # _st's fast path: the hidden state slot of a greenlet, read at its offset.
 # pyg_init_state_slot takes the slot's member descriptor and the class that
@@ -69,3 +71,15 @@ cdef extern from *:
     """
     int pyg_init_state_slot(object descr, object owner) except -1
     object pyg_state_slot(object g)
+
+# _finalizing's compiled path: the interpreter's own flag, without a call
+# through the sys module.
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX >= 0x030D0000
+    #  define pyg_sem_is_finalizing() Py_IsFinalizing()
+    #else
+    #  define pyg_sem_is_finalizing() _Py_IsFinalizing()
+    #endif
+    """
+    int pyg_sem_is_finalizing()
