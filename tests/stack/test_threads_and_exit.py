@@ -14,7 +14,12 @@ import pytest
 
 def _check(proc, expected_stdout: str) -> None:
     """The script exited with 0, printed exactly *expected_stdout* and nothing on stderr."""
-    assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-4000:])
+    # a string, not a tuple: pytest shows a string message whole
+    assert proc.returncode == 0, "exit status %d\nstdout:\n%s\nstderr:\n%s" % (
+        proc.returncode,
+        proc.stdout[-2000:],
+        proc.stderr[-6000:],
+    )
     assert proc.stderr == "", proc.stderr[-4000:]
     assert proc.stdout == expected_stdout, proc.stdout[-4000:]
 
