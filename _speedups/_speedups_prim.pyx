@@ -5,6 +5,7 @@
 # thread state is in the C headers next to this file: pyg_switch.h (slices),
 # pyg_pystate.h (interpreter state), platform/ (the assembly switch).
 cimport cython
+from contextvars import Context as _Context
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -237,6 +238,11 @@ cpdef object get_context():
 
 cpdef object set_context(object ctx):
     """Make *ctx* (a Context or None) the running thread's context."""
+    # The interpreter trusts tstate->context to be a Context: anything else
+    # would crash the next ContextVar lookup.
+    if ctx is not None and type(ctx) is not _Context:
+        raise TypeError("set_context() needs a contextvars.Context or None, not %s"
+                        % type(ctx).__name__)
     pyg_set_context(ctx)
 
 

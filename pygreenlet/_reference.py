@@ -16,6 +16,7 @@ import _thread
 import ctypes
 import gc
 import sys
+from contextvars import Context as _Context
 from typing import Any, Callable
 
 NAME = "reference"
@@ -266,12 +267,22 @@ def stack_saved(stacklet: Stacklet) -> int:
 # 3.9-3.13).  Writing it bumps ``context_ver`` as CPython does, which
 # invalidates ContextVar lookup caches.
 
+
+def _check_context(ctx: Any) -> None:
+    """The interpreter trusts the thread's context field: anything else would crash it."""
+    if ctx is not None and type(ctx) is not _Context:
+        raise TypeError(
+            "set_context() needs a contextvars.Context or None, not %s" % type(ctx).__name__
+        )
+
+
 if sys.implementation.name == "pypy":  # pragma: no cover - exercised in the pypy3 env
     from __pypy__ import get_contextvar_context as get_context
     from __pypy__ import set_contextvar_context as _pypy_set_context
 
     def set_context(ctx: Any) -> None:
         """Make *ctx* (a Context or None) the running thread's context."""
+        _check_context(ctx)
         _pypy_set_context(ctx)
 
 else:
@@ -316,6 +327,7 @@ else:
 
     def set_context(ctx: Any) -> None:
         """Make *ctx* (a Context or None) the running thread's context."""
+        _check_context(ctx)
         ts = _ts_get()
         slot = ctypes.c_void_p.from_address(ts + _CTX_OFFSET)
         old = slot.value

@@ -56,6 +56,8 @@ _leaked: list = []
 
 #: States of greenlets freed while still active, whose stacks are still to be freed.
 _orphans: list = []
+#: States of such greenlets that their greenlet object still held when last seen.
+_held_orphans: list = []
 
 
 class _ThreadState:
@@ -66,8 +68,6 @@ class _ThreadState:
         "current",
         "tracer",
         "deleteme",
-        "collector",
-        "pending_kills",
         "alive",
         "switching",
         "__weakref__",
@@ -78,8 +78,6 @@ class _ThreadState:
         self.current: Any = None
         self.tracer: Any = None
         self.deleteme: list = []  # R26: greenlets dropped by other threads, killed here
-        self.collector: Any = None  # R23: the greenlet whose _finalize is killing, if any
-        self.pending_kills: list = []  # R23: dropped by the collector meanwhile, killed next
         self.alive = True
         # True from the moment a switch starts changing state until the target
         # runs: a greenlet collected then (any allocation may run the GC) is
@@ -90,7 +88,17 @@ class _ThreadState:
 class _State:
     """Everything a greenlet knows about itself, kept behind one slot of the greenlet."""
 
-    __slots__ = ("run", "parent", "ts", "stacklet", "started", "finished", "is_main", "context")
+    __slots__ = (
+        "run",
+        "parent",
+        "ts",
+        "stacklet",
+        "started",
+        "finished",
+        "is_main",
+        "context",
+        "pending_kills",
+    )
 
     def __init__(self, parent: Any) -> None:
         self.run: Any = _MISSING
@@ -101,6 +109,9 @@ class _State:
         self.finished = False
         self.is_main = False
         self.context: Any = None  # contextvars.Context while not running (R32)
+        # R23: while this greenlet collects (kills) a dropped one, the greenlets
+        # it drops meanwhile, to be killed next by the same _finalize call.
+        self.pending_kills: Any = None
 
     def __del__(self) -> None:
         # R23: the greenlet object is gone but its stack may not be: it survived
@@ -144,24 +155,35 @@ def _thread_state(kill_deferred: bool = True) -> _ThreadState:
         _make_main(ts)
     elif kill_deferred and ts.deleteme:
         _kill_deleteme(ts)
-    if _orphans:
+    if _orphans or _held_orphans:
         _free_orphans()
     return ts
 
 
 def _free_orphans() -> None:
+    if _held_orphans:  # skipped before: look at them again
+        _orphans.extend(_held_orphans)
+        del _held_orphans[:]
+    held = []
     while True:
         try:
             s = _orphans.pop()
-        except IndexError:  # another thread emptied it meanwhile
-            return
-        # A collection of a cycle runs the finalizers of the greenlet and of
-        # its state in either order, even when the greenlet survives: a state
-        # its greenlet still holds is no orphan (the greenlet's own finalizer
-        # kills it, or has resurrected it).  PyPy finalizes the greenlet first.
-        if not s.finished and not (_getrefcount is not None and _getrefcount(s) > _ORPHAN_REFS):
+        except IndexError:  # empty (perhaps emptied by another thread meanwhile)
+            break
+        if s.finished:
+            pass
+        elif _getrefcount is not None and _getrefcount(s) > _ORPHAN_REFS:
+            # A collection of a cycle runs the finalizers of the greenlet and
+            # of its state in either order, even when the greenlet survives:
+            # a state its greenlet still holds is no orphan yet.  Its
+            # greenlet's finalizer kills it, or the greenlet was resurrected;
+            # then the state is freed here once that greenlet is gone (no
+            # finalizer runs twice).  PyPy finalizes the greenlet first.
+            held.append(s)
+        else:
             _deactivate(s)
         del s
+    _held_orphans.extend(held)
 
 
 def _orphan_refs() -> int:
@@ -587,24 +609,25 @@ def _finalize(g: Any) -> None:
         ts.deleteme.append(g)
         return
     del s
-    if ts.collector is ts.current:
+    collector = _st(ts.current)
+    if collector.pending_kills is not None:
         # R23: dropped by this greenlet while it is the collector of a kill
         # that is finishing (the victim's frames or result held it): the
-        # _finalize running below us kills it next.  Killing it here would nest
-        # one kill per greenlet in a chain of parked greenlets each holding the
-        # next, and run the collector out of stack.
-        ts.pending_kills.append(g)
+        # _finalize running below us in this greenlet kills it next.  Killing
+        # it here would nest one kill per greenlet in a chain of parked
+        # greenlets each holding the next, and run the collector out of stack.
+        # (The list belongs to the collecting greenlet, not to the thread:
+        # kills in several greenlets may be suspended and end in any order.)
+        collector.pending_kills.append(g)
         return
-    outer = (ts.collector, ts.pending_kills)
-    ts.collector = ts.current
-    ts.pending_kills = pending = []
+    collector.pending_kills = pending = []
     try:
         _kill_and_report(g, ts)
         del g
         while pending:  # in the order they were dropped
             _kill_and_report(pending.pop(0), ts)
     finally:
-        ts.collector, ts.pending_kills = outer
+        collector.pending_kills = None
         if pending:  # left by an exception: killed at the next API call
             ts.deleteme.extend(pending)
 

@@ -9,13 +9,13 @@
 from pygreenlet cimport _speedups_prim as _prim
 
 cdef class _ThreadState:
-    cdef public object main, current, tracer, collector
-    cdef public list deleteme, pending_kills
+    cdef public object main, current, tracer
+    cdef public list deleteme
     cdef public bint alive, switching
     cdef object __weakref__
 
 cdef class _State:
-    cdef public object run, parent, ts, stacklet, context
+    cdef public object run, parent, ts, stacklet, context, pending_kills
     cdef public bint started, finished, is_main
 
 cdef _ThreadState _thread_state(bint kill_deferred=*)
@@ -30,7 +30,7 @@ cdef object _switch(object target, tuple args, object kwargs, object exc)
 cdef _State _st(object g)
 cdef object _take_back(_State s, object stacklet, object run)
 cdef object _RUNNING
-cdef list _orphans
+cdef list _orphans, _held_orphans
 cdef bint _finalizing()
 
 # _st's fast path: the hidden state slot of a greenlet, read at its offset.

@@ -192,6 +192,12 @@ DIFFERENCES = {
         "False and gr_frame None before its dead attribute is first read (upstream "
         "notices the exit only when dead is read)",
     ),
+    "exit-traceback": (
+        {"reference", "speedups"},
+        "before CPython 3.12, a GreenletExit handed to the parent as a value has no "
+        "traceback; upstream keeps the one it had when it last passed an except or "
+        "finally block in run",
+    ),
     "stack-saved-zero": (
         {"reference"},
         "nothing is copied on the reference backend: _stack_saved is always 0",

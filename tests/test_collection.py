@@ -855,3 +855,110 @@ def test_R26_cycle_collected_by_another_thread_kills_in_the_owner(api, backend, 
         sys.unraisablehook = hook
     assert seen == []
     assert killed == ["owner"]
+
+
+def test_R23_kills_that_end_out_of_order_leave_later_drops_killed(api, cpython_only):
+    """Two greenlets each collecting a victim that switches away: whichever kill ends
+    first, a greenlet dropped afterwards is still killed at once."""
+    cpython_only("refcounting")
+    main = api.getcurrent()
+    log = []
+
+    def parker(name, switch_to):
+        def body():
+            try:
+                main.switch()
+            except api.GreenletExit:
+                log.append(name + " killed")
+                switch_to().switch()  # survives its kill by switching away
+
+        return body
+
+    held = {}
+
+    def b_body():
+        main.switch()
+        del held["v2"]  # b collects v2, which switches to main
+        log.append("b resumed")
+        main.switch()
+
+    b = api.greenlet(b_body)
+    b.switch()
+    v1 = api.greenlet(parker("v1", lambda: b))
+    v1.switch()
+    held["v2"] = api.greenlet(parker("v2", lambda: main))
+    held["v2"].switch()
+    seen = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda args, seen=seen: seen.append(args.exc_type)
+    old_stderr, sys.stderr = sys.stderr, None  # "GreenletExit did not kill" reports (R25)
+    try:
+        del v1  # main collects v1, which switches to b, which collects v2
+        log.append("main resumed")
+        b.switch()  # b's collection ends after main's
+        log.append("main again")
+
+        def x_body():
+            try:
+                main.switch()
+            finally:
+                log.append("x finally")
+
+        x = api.greenlet(x_body)
+        x.switch()
+        del x  # must be killed here, whoever collected before
+        log.append("x dropped")
+    finally:
+        sys.stderr = old_stderr
+        sys.unraisablehook = hook
+    assert log == [
+        "v1 killed",
+        "v2 killed",
+        "main resumed",
+        "b resumed",
+        "main again",
+        "x finally",
+        "x dropped",
+    ], log
+
+
+def test_R23_resurrected_in_a_cycle_then_dropped_again_is_freed(api, backend, cpython_only):
+    """A greenlet found by the cyclic GC that survives its kill, and is dropped again
+    later, has its stack (and what its frames hold) freed then."""
+    cpython_only("refcounting")
+    if backend != "reference":
+        pytest.skip(
+            "upstream collects cycles through __dict__ only from CPython 3.15; the compiled "
+            "backend frees the stack with the greenlet object, but runs no code in it, so "
+            "what its frames hold stays (as for greenlets of exited threads)"
+        )
+    keep, refs = [], []
+
+    class Held:
+        pass
+
+    def body():
+        held = Held()
+        refs.append(weakref.ref(held))
+        try:
+            api.getcurrent().parent.switch()
+        except api.GreenletExit:
+            keep.append(api.getcurrent())  # resurrected: survives the kill
+            api.getcurrent().parent.switch()
+
+    g = api.greenlet(body)
+    g.switch()
+    g.cycle = g  # only the cyclic GC frees it
+    del g
+    old_stderr, sys.stderr = sys.stderr, None
+    try:
+        gc.collect()
+        api.getcurrent()
+    finally:
+        sys.stderr = old_stderr
+    assert len(keep) == 1 and refs[0]() is not None
+    keep.clear()  # dropped again: no finalizer runs a second time
+    for _ in range(3):
+        gc.collect()
+        api.getcurrent()
+    assert refs[0]() is None

@@ -343,6 +343,24 @@ def test_R6_returned_greenletexit_traceback_depends_on_the_python_version(api):
         assert [f.name for f in traceback.extract_tb(killed.__traceback__)][0] == "<lambda>"
 
 
+def test_R6_exit_that_passed_a_handler_keeps_its_traceback(api, known_difference):
+    if sys.version_info < (3, 12):
+        known_difference("exit-traceback")
+    main = api.getcurrent()
+
+    def run():
+        try:
+            main.switch()
+        finally:
+            pass
+
+    g = api.greenlet(run)
+    g.switch()
+    killed = g.throw()
+    assert killed.__traceback__ is not None
+    assert traceback.extract_tb(killed.__traceback__)[0].name == "run"
+
+
 def test_R6_greenletexit_class_raised_gives_instance(api):
     def run():
         raise api.GreenletExit

@@ -39,3 +39,15 @@ def test_primitive_offers_exactly_the_contract(backend):
     public -= {"annotations", "Any", "Callable", "ctypes", "gc", "sys", "contextvars"}
     assert public == contract_names()
     assert prim.NAME == backend
+
+
+def test_primitive_set_context_refuses_what_is_not_a_context(backend):
+    """The thread's context field is trusted by the interpreter: a wrong type is a TypeError."""
+    if backend not in PRIMITIVES:
+        pytest.skip("upstream greenlet has no primitive")
+    prim = importlib.import_module(PRIMITIVES[backend])
+    before = prim.get_context()
+    for bad in (42, "context", {}):
+        with pytest.raises(TypeError, match="contextvars.Context or None"):
+            prim.set_context(bad)
+        assert prim.get_context() is before
