@@ -671,22 +671,15 @@ def draw_slicing_panel(
         for kind, ename, lo, hi in events:
             if ename == name and kind == "restore":
                 svg.rect(bx, y(hi), HEAP_W, y(lo) - y(hi), "none", c, stroke_dasharray="4 3")
-                svg.text(
-                    bx + HEAP_W / 2,
-                    y(hi) + 13,
-                    "copied",
-                    fill=c,
-                    font_size="10",
-                    text_anchor="middle",
-                )
-                svg.text(
-                    bx + HEAP_W / 2,
-                    y(hi) + 25,
-                    "back, freed",
-                    fill=c,
-                    font_size="10",
-                    text_anchor="middle",
-                )
+                for dy, words in ((13, "copied"), (25, "back, freed")):
+                    svg.text(
+                        bx + HEAP_W / 2,
+                        y(hi) + dy,
+                        words,
+                        fill=c,
+                        font_size="10",
+                        text_anchor="middle",
+                    )
         if st["saved"]:
             lo, hi = st["start"], st["start"] + st["saved"]
             svg.rect(bx, y(hi), HEAP_W, y(lo) - y(hi), tint(c, 0.22), c)
