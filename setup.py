@@ -20,6 +20,7 @@ HEADERS = [
         "pyg_switch.h",
         "pyg_pystate.h",
         "pyg_compat.h",
+        "pyg_type.h",
         os.path.join("platform", "select.h"),
         os.path.join("platform", "switch_x86_64_sysv.h"),
     )
@@ -68,7 +69,8 @@ def extensions() -> list:
         Extension(
             "pygreenlet._speedups",
             [SEMANTICS_SOURCE],
-            depends=["pygreenlet/_speedups.pxd", "pygreenlet/_speedups_prim.pxd"],
+            include_dirs=["_speedups"],
+            depends=["pygreenlet/_speedups.pxd", "pygreenlet/_speedups_prim.pxd"] + HEADERS,
             extra_compile_args=flags + ["-Wno-unused-function"],
             extra_link_args=link,
         ),
@@ -78,7 +80,13 @@ def extensions() -> list:
         language_level=3,
         # types come from _semantics.pxd, not from the annotations (which are
         # for readers and mypy: Cython would take ``-> dict`` as "exactly dict")
-        compiler_directives={"embedsignature": True, "binding": True, "annotation_typing": False},
+        compiler_directives={
+            "embedsignature": True,
+            "binding": True,
+            "annotation_typing": False,
+            # greenlets cannot be pickled (R40): no generated __reduce__
+            "auto_pickle": False,
+        },
     )
 
 

@@ -130,7 +130,12 @@ class _State:
 
 def _make_main(ts: _ThreadState) -> Any:
     """Create the main greenlet of the calling thread (R21)."""
-    main = object.__new__(greenlet)  # R21: always exactly the base type, never a subclass
+    # R21: always exactly the base type, never a subclass, and made without
+    # calling the type (its constructor looks up the current greenlet)
+    if cython.compiled:
+        main = pyg_alloc_greenlet()  # noqa: F821 (declared in _speedups.pxd)
+    else:
+        main = object.__new__(greenlet)
     s = _State(None)
     s.is_main = True
     s.started = True
@@ -228,8 +233,9 @@ def _active(s: _State) -> bool:
 
 
 def _tp_name(g: Any) -> str:
+    """The type's name as upstream's tp_name gives it (R38, R40)."""
     cls = type(g)
-    return "pygreenlet.greenlet" if cls is greenlet else cls.__name__
+    return "%s.%s" % (cls.__module__, cls.__name__) if cls is greenlet else cls.__name__
 
 
 def _pack(args: tuple, kwargs: Any) -> Any:
@@ -667,32 +673,35 @@ def _refcount(g: Any) -> int:
 
 
 class _Slots:
-    """The storage of a greenlet: its state, its ``__dict__`` and its weak references (R42)."""
+    """The storage of a greenlet: its ``__dict__``, its weak references and its state (R42).
 
-    __slots__ = ("_s", "__dict__", "__weakref__")
+    Compiled, this is upstream's C struct (see _speedups.pxd): basicsize 40,
+    weak references at 16, ``__dict__`` at 24 and the state at 32 on 64-bit.
+    """
+
+    if not cython.compiled:
+        __slots__ = ("_s", "__dict__", "__weakref__")
 
 
 _dict_slot = _Slots.__dict__["__dict__"]
-# The state slot is reached only through its descriptor, which is taken off the
-# class: user code (a subclass's __getattribute__, an attribute named ``_s``)
-# can neither see nor replace it, as with upstream's C struct field.
-_state_slot = _Slots.__dict__["_s"]
-del _Slots._s
-_get_state = _state_slot.__get__
-_set_state = _state_slot.__set__
-if cython.compiled:
-    # Compiled, the slot is read and written at its offset in the object
-    # (pyg_state_slot in _speedups.pxd, after checking the type), not by
-    # calling the descriptor: a switch reads it three times.
-    pyg_init_state_slot(_state_slot, _Slots)  # noqa: F821 (declared in _speedups.pxd)
+if not cython.compiled:
+    # The state slot is reached only through its descriptor, which is taken off
+    # the class: user code (a subclass's __getattribute__, an attribute named
+    # ``_s``) can neither see nor replace it, as with upstream's C struct field
+    # (compiled, it is a C field without any descriptor).
+    _state_slot = _Slots.__dict__["_s"]
+    del _Slots._s
+    _get_state = _state_slot.__get__
+    _put_state = _state_slot.__set__
 
 
 def _st(g: Any) -> _State:
     """The state of greenlet *g*."""
     if cython.compiled:
-        s = pyg_state_slot(g)  # noqa: F821 (declared in _speedups.pxd)
-        if s is not None:
-            return s
+        if isinstance(g, greenlet):
+            s = cython.cast(greenlet, g)._s
+            if s is not None:
+                return s
     else:
         try:
             return _get_state(g)
@@ -705,6 +714,16 @@ def _st(g: Any) -> _State:
     return s
 
 
+def _set_state(g: Any, s: _State) -> None:
+    """Give greenlet *g* its state (TypeError for anything else)."""
+    if cython.compiled:
+        if not isinstance(g, greenlet):
+            raise TypeError("expected a greenlet, not " + type(g).__name__)
+        cython.cast(greenlet, g)._s = s
+    else:
+        _put_state(g, s)
+
+
 def _get_dict(g: Any) -> Any:
     return _dict_slot.__get__(g)
 
@@ -712,7 +731,10 @@ def _get_dict(g: Any) -> Any:
 def _set_dict(g: Any, value: Any) -> None:
     if not isinstance(value, dict):
         raise TypeError("__dict__ must be a dictionary")  # R41
-    _dict_slot.__set__(g, value)
+    if cython.compiled:
+        pyg_set_dict(g, value)  # noqa: F821 (Cython's own descriptor is read-only)
+    else:
+        _dict_slot.__set__(g, value)
 
 
 def _del_dict(g: Any) -> None:
@@ -731,19 +753,46 @@ class greenlet(_Slots):
         The default is the greenlet that is current when this one is created.
     """
 
-    __slots__ = ()
-    __dict__ = property(_get_dict, _set_dict, _del_dict)  # type: ignore[assignment]
-
     # R44: these names are also reachable through the type.
     GreenletExit = GreenletExit
     error = error
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> greenlet:
+    if not cython.compiled:
+        # Compiled, the same is done by __cinit__ and by the type's slots in
+        # _speedups/pyg_type.h (the kill in tp_dealloc, the __dict__ setter).
+        __slots__ = ()
+        __dict__ = property(_get_dict, _set_dict, _del_dict)  # type: ignore[assignment]
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> greenlet:
+            self = object.__new__(cls)
+            _set_state(self, _State(_thread_state().current))
+            return self
+
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            # R23: the kill on collection must happen even if a subclass
+            # defines __del__ and forgets to call ours.
+            super().__init_subclass__(**kwargs)
+            user_del = cls.__dict__.get("__del__")
+            if user_del is not None and not getattr(user_del, "_pyg_chained", False):
+
+                def __del__(self: Any) -> None:
+                    try:
+                        user_del(self)
+                    finally:
+                        _finalize(self)
+
+                __del__._pyg_chained = True  # type: ignore[attr-defined]
+                cls.__del__ = __del__  # type: ignore[method-assign]
+
+        def __del__(self) -> None:
+            # R23: a suspended greenlet that loses its last reference is killed.
+            _finalize(self)
+
+    def __cinit__(self, *args: Any, **kwargs: Any) -> None:
         # Like upstream's tp_new: the parent is set here, so a subclass whose
-        # __init__ never calls ours still works.
-        self = object.__new__(cls)
+        # __init__ never calls ours still works.  (Only the compiled build
+        # runs __cinit__; interpreted, __new__ above does this.)
         _set_state(self, _State(_thread_state().current))
-        return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # R47: greenlet(run=None, parent=None), with CPython's argument errors
@@ -770,22 +819,6 @@ class greenlet(_Slots):
             _set_run(self, run)
         if parent is not _MISSING and parent is not None:
             _set_parent(self, parent)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # R23: the kill on collection must happen even if a subclass defines
-        # __del__ and forgets to call ours (upstream does it in tp_dealloc).
-        super().__init_subclass__(**kwargs)
-        user_del = cls.__dict__.get("__del__")
-        if user_del is not None and not getattr(user_del, "_pyg_chained", False):
-
-            def __del__(self: Any) -> None:
-                try:
-                    user_del(self)
-                finally:
-                    _finalize(self)
-
-            __del__._pyg_chained = True  # type: ignore[attr-defined]
-            cls.__del__ = __del__  # type: ignore[method-assign]
 
     def switch(self, *args: Any, **kwargs: Any) -> Any:
         """switch(*args, **kwargs)
@@ -817,11 +850,7 @@ class greenlet(_Slots):
         ``GreenletExit`` into a value for its parent and raises anything else
         there (R13).
         """
-        exc = _normalize_throw(typ, val, tb)  # R10
-        s = _st(self)
-        if s.started and not _active(s) and isinstance(exc, GreenletExit):
-            return _switch(self, (exc,), None, None)  # R13
-        return _switch(self, (), None, exc)
+        return _throw(self, typ, val, tb)
 
     # -- run ---------------------------------------------------------------------------
 
@@ -953,9 +982,15 @@ class greenlet(_Slots):
         where = " current" if running_here else " suspended"
         return head + where + " active started" + (" main>" if s.is_main else ">")
 
-    def __del__(self) -> None:
-        # R23: a suspended greenlet that loses its last reference is killed.
-        _finalize(self)
+
+
+def _throw(g: Any, typ: Any, val: Any, tb: Any) -> Any:
+    """greenlet.throw of the base type (also the C API's PyGreenlet_Throw)."""
+    exc = _normalize_throw(typ, val, tb)  # R10
+    s = _st(g)
+    if s.started and not _active(s) and isinstance(exc, GreenletExit):
+        return _switch(g, (exc,), None, None)  # R13
+    return _switch(g, (), None, exc)
 
 
 def _set_run(g: Any, value: Any) -> None:
@@ -991,7 +1026,34 @@ def _set_parent(g: Any, value: Any) -> None:
     s.parent = value
 
 
-greenlet.__module__ = "pygreenlet"
+_TYPE_MODULE = "pygreenlet"  # the type's __module__; "greenlet" while standing in
+
+
+def _set_type_attr(name: str, value: Any) -> None:
+    """Set an attribute of the greenlet type (a static type, compiled: written in C)."""
+    if cython.compiled:
+        pyg_type_setattr(greenlet, name, value)  # noqa: F821 (declared in _speedups.pxd)
+    else:
+        setattr(greenlet, name, value)
+
+
+def _name_type(module: str) -> None:
+    """R38/R40: make the type ``<module>.greenlet``, the name in its repr and messages."""
+    global _TYPE_MODULE
+    _TYPE_MODULE = module
+    if cython.compiled:
+        # tp_name must outlive the type: static strings
+        if module == "greenlet":
+            pyg_type_set_name(greenlet, b"greenlet.greenlet")  # noqa: F821
+        else:
+            pyg_type_set_name(greenlet, b"pygreenlet.greenlet")  # noqa: F821
+    else:
+        greenlet.__module__ = module
+
+
+_name_type("pygreenlet")
+if cython.compiled:
+    _set_type_attr("__dict__", property(_get_dict, _set_dict, _del_dict))
 
 
 # --------------------------------------------------------------------------------------
@@ -1026,6 +1088,90 @@ def gettrace() -> Any:
 
 
 # R44: upstream copies these into the type's namespace too.
-greenlet.getcurrent = staticmethod(getcurrent)  # type: ignore[attr-defined]
-greenlet.settrace = staticmethod(settrace)  # type: ignore[attr-defined]
-greenlet.gettrace = staticmethod(gettrace)  # type: ignore[attr-defined]
+_set_type_attr("getcurrent", staticmethod(getcurrent))
+_set_type_attr("settrace", staticmethod(settrace))
+_set_type_attr("gettrace", staticmethod(gettrace))
+
+
+# --------------------------------------------------------------------------------------
+# The compiled type's protocol and the C API (compiled only; see _speedups/pyg_type.h)
+# --------------------------------------------------------------------------------------
+
+
+def _finalize_in_dealloc(g: Any) -> int:
+    """R23: the kill on collection, run by the type's tp_dealloc; reports, never raises."""
+    try:
+        _finalize(g)
+    except BaseException:
+        _write_unraisable(g)  # R24
+    return 0
+
+
+def _capi_getcurrent() -> Any:
+    """PyGreenlet_GetCurrent."""
+    return getcurrent()
+
+
+def _capi_switch(g: Any, args: tuple, kwargs: Any) -> Any:
+    """PyGreenlet_Switch: the base type's switch, whatever a subclass overrides."""
+    return _switch(g, args, kwargs, None)
+
+
+def _capi_throw(g: Any, typ: Any, val: Any, tb: Any) -> Any:
+    """PyGreenlet_Throw."""
+    return _throw(g, typ, val, tb)
+
+
+def _capi_set_parent(g: Any, parent: Any) -> Any:
+    """PyGreenlet_SetParent (R14-R19)."""
+    _set_parent(g, parent)
+
+
+def _capi_flags(g: Any) -> int:
+    """PyGreenlet_MAIN, _STARTED and _ACTIVE, as bits (R39)."""
+    s = _st(g)
+    flags = 0
+    if cython.compiled:
+        if s.is_main:
+            flags |= PYG_FLAG_MAIN  # noqa: F821 (declared in _speedups.pxd)
+        if s.started:
+            flags |= PYG_FLAG_STARTED  # noqa: F821
+        if _active(s):
+            flags |= PYG_FLAG_ACTIVE  # noqa: F821
+    return flags
+
+
+def _capi_parent(g: Any) -> Any:
+    """PyGreenlet_GetParent: the parent, None for a main greenlet."""
+    return _st(g).parent
+
+
+if cython.compiled:
+    _probe_state = _State(None)
+    _probe_slots = _Slots()
+    cython.cast(_Slots, _probe_slots)._s = _probe_state
+    pyg_type_init(  # noqa: F821 (declared in _speedups.pxd)
+        greenlet,
+        _State,
+        pyg_object_field_offset(_probe_slots, _probe_state),  # noqa: F821
+        pyg_offset_of(_probe_state, cython.address(cython.cast(_State, _probe_state).started)),  # noqa: F821
+        pyg_offset_of(_probe_state, cython.address(cython.cast(_State, _probe_state).finished)),  # noqa: F821
+        pyg_offset_of(_probe_state, cython.address(cython.cast(_State, _probe_state).is_main)),  # noqa: F821
+        cython.address(_finalize_in_dealloc),
+    )
+    del _probe_state, _probe_slots
+    pyg_capi_init(  # noqa: F821
+        error,
+        GreenletExit,
+        _MISSING,
+        cython.address(_capi_getcurrent),
+        cython.address(_capi_switch),
+        cython.address(_capi_throw),
+        cython.address(_capi_set_parent),
+        cython.address(_capi_flags),
+        cython.address(_capi_parent),
+    )
+    #: The C API (pygreenlet/include/pygreenlet.h), as ``pygreenlet._C_API``.
+    _C_API = pyg_capi_capsule(0)  # noqa: F821
+    #: The same table, as ``greenlet._C_API`` while pygreenlet stands in for greenlet.
+    _C_API_AS_GREENLET = pyg_capi_capsule(1)  # noqa: F821

@@ -18,6 +18,18 @@ cdef class _State:
     cdef public object run, parent, ts, stacklet, context, pending_kills
     cdef public bint started, finished, is_main
 
+# The greenlet type: upstream's C layout (pygreenlet/include/pygreenlet.h):
+# the object head, the weak-reference list at 16, __dict__ at 24 and one
+# pointer, to its _State, at 32 (on 64-bit).  _Slots holds the storage so that
+# the interpreted build can have the same shape (a __slots__ class).
+cdef class _Slots:
+    cdef object __weakref__
+    cdef dict __dict__
+    cdef _State _s
+
+cdef class greenlet(_Slots):
+    pass
+
 cdef _ThreadState _thread_state(bint kill_deferred=*)
 cdef bint _active(_State s)
 cdef object _pack(tuple args, object kwargs)
@@ -28,49 +40,18 @@ cdef tuple _resolve(_ThreadState ts, object target)
 cdef object _enter(_ThreadState ts, object target, _State s, object run, tuple payload)
 cdef object _switch(object target, tuple args, object kwargs, object exc)
 cdef _State _st(object g)
+cdef _set_state(object g, _State s)
+cdef int _finalize_in_dealloc(object g) noexcept
+cdef object _capi_getcurrent()
+cdef object _capi_switch(object g, tuple args, object kwargs)
+cdef object _capi_throw(object g, object typ, object val, object tb)
+cdef object _capi_set_parent(object g, object parent)
+cdef int _capi_flags(object g) except -1
+cdef object _capi_parent(object g)
 cdef object _take_back(_State s, object stacklet, object run)
 cdef object _RUNNING
 cdef list _orphans, _held_orphans
 cdef bint _finalizing()
-
-# _st's fast path: the hidden state slot of a greenlet, read at its offset.
-# pyg_init_state_slot takes the slot's member descriptor and the class that
-# owns it; pyg_state_slot checks that g is an instance of that class (else,
-# like an empty slot, it gives None) and returns a new reference.
-cdef extern from *:
-    """
-    #include <structmember.h>  /* PyMemberDescrObject/PyMemberDef before 3.12 */
-    static Py_ssize_t pyg_state_offset = -1;
-    static PyTypeObject *pyg_slots_type = NULL;
-
-    static int
-    pyg_init_state_slot(PyObject *descr, PyObject *owner)
-    {
-        if (!PyType_Check(owner) || Py_TYPE(descr) != &PyMemberDescr_Type
-                || ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX) {
-            PyErr_SetString(PyExc_TypeError, "pygreenlet: the state slot is not an object slot");
-            return -1;
-        }
-        pyg_state_offset = ((PyMemberDescrObject *)descr)->d_member->offset;
-        Py_INCREF(owner);  /* kept for good: the type check below reads it */
-        pyg_slots_type = (PyTypeObject *)owner;
-        return 0;
-    }
-
-    static PyObject *
-    pyg_state_slot(PyObject *g)
-    {
-        PyObject *v = NULL;
-        if (pyg_slots_type != NULL && PyObject_TypeCheck(g, pyg_slots_type))
-            v = *(PyObject **)((char *)g + pyg_state_offset);
-        if (v == NULL)
-            v = Py_None;
-        Py_INCREF(v);
-        return v;
-    }
-    """
-    int pyg_init_state_slot(object descr, object owner) except -1
-    object pyg_state_slot(object g)
 
 # _finalizing's compiled path: the interpreter's own flag, without a call
 # through the sys module.
@@ -83,3 +64,55 @@ cdef extern from *:
     #endif
     """
     int pyg_sem_is_finalizing()
+
+# The type protocol Cython cannot express, and the C API table (one header).
+cdef extern from "pyg_type.h":
+    ctypedef int (*pyg_finalize_fn)(object) noexcept
+    ctypedef object (*pyg_capi_current_fn)()
+    ctypedef object (*pyg_capi_switch_fn)(object, tuple, object)
+    ctypedef object (*pyg_capi_throw_fn)(object, object, object, object)
+    ctypedef object (*pyg_capi_setparent_fn)(object, object)
+    ctypedef int (*pyg_capi_flags_fn)(object) except -1
+    ctypedef object (*pyg_capi_parent_fn)(object)
+    int PYG_FLAG_MAIN, PYG_FLAG_STARTED, PYG_FLAG_ACTIVE
+    int pyg_type_init(object greenlet_type, object state_type, Py_ssize_t state_off,
+                      Py_ssize_t started_off, Py_ssize_t finished_off, Py_ssize_t is_main_off,
+                      pyg_finalize_fn finalize) except -1
+    object pyg_alloc_greenlet()
+    int pyg_set_dict(object g, object value) except -1
+    int pyg_type_setattr(object type, object name, object value) except -1
+    void pyg_type_set_name(object type, const char *name)
+    int pyg_capi_init(object error, object exit, object missing, pyg_capi_current_fn current,
+                      pyg_capi_switch_fn do_switch, pyg_capi_throw_fn do_throw,
+                      pyg_capi_setparent_fn set_parent, pyg_capi_flags_fn flags,
+                      pyg_capi_parent_fn parent) except -1
+    object pyg_capi_capsule(int dropin)
+
+# Where a C field of an object is, for pyg_type_init: of a C int field by
+# its address; of an object field (whose address Cython does not give) by
+# finding the one pointer-sized field that holds *value*.
+cdef extern from *:
+    """
+    #define pyg_offset_of(obj, field) ((Py_ssize_t)((char *)(field) - (char *)(obj)))
+
+    static Py_ssize_t
+    pyg_object_field_offset(PyObject *obj, PyObject *value)
+    {
+        Py_ssize_t off, found = -1;
+        for (off = sizeof(PyObject); off + (Py_ssize_t)sizeof(PyObject *) <= Py_TYPE(obj)->tp_basicsize;
+                off += sizeof(PyObject *)) {
+            if (*(PyObject **)((char *)obj + off) == value) {
+                if (found >= 0)
+                    break;
+                found = off;
+            }
+        }
+        if (found < 0 || off + (Py_ssize_t)sizeof(PyObject *) <= Py_TYPE(obj)->tp_basicsize) {
+            PyErr_SetString(PyExc_SystemError, "pygreenlet: cannot find the state field");
+            return -1;
+        }
+        return found;
+    }
+    """
+    Py_ssize_t pyg_offset_of(object obj, void *field)
+    Py_ssize_t pyg_object_field_offset(object obj, object value) except -1

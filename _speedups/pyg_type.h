@@ -1,0 +1,388 @@
+/* The greenlet type's protocol where Cython cannot express it, and the C API table.
+ *
+ * pygreenlet/_semantics.py declares the greenlet type (a cdef class through
+ * pygreenlet/_speedups.pxd when compiled) and decides every rule; this header
+ * only installs the few type slots that Cython generates differently from what
+ * the rules need, each tagged with its rule id, and builds the capsule of the
+ * C API (pygreenlet/include/pygreenlet.h).  docs/internals/type.rst explains
+ * the design.
+ *
+ * The semantics module calls pyg_type_init() once, right after its types are
+ * ready, with the types, the offsets of the state fields it reads here, and
+ * the C functions that implement the rules.
+ */
+#ifndef PYG_TYPE_H
+#define PYG_TYPE_H
+
+#include <Python.h>
+
+/* What the semantics module hands over (all set by pyg_type_init). */
+static PyTypeObject *pyg_greenlet_type = NULL;  /* the public greenlet type */
+static PyTypeObject *pyg_state_type = NULL;     /* _State: everything else a greenlet knows */
+static Py_ssize_t pyg_state_off = 0;      /* greenlet -> its _State (the one field of the struct) */
+static Py_ssize_t pyg_started_off = 0;    /* _State.started (a C int) */
+static Py_ssize_t pyg_finished_off = 0;   /* _State.finished */
+static Py_ssize_t pyg_is_main_off = 0;    /* _State.is_main */
+static destructor pyg_cython_dealloc = NULL;     /* Cython's tp_dealloc of greenlet */
+static inquiry pyg_cython_clear = NULL;          /* Cython's tp_clear of greenlet */
+static inquiry pyg_cython_state_clear = NULL;    /* Cython's tp_clear of _State */
+
+/* The rules the slots below need, implemented in _semantics.py. */
+typedef int (*pyg_finalize_fn)(PyObject *g);  /* R23-R27 kill: 0, never raises */
+static pyg_finalize_fn pyg_finalize = NULL;
+
+#define PYG_INT_FIELD(obj, off) (*(int *)((char *)(obj) + (off)))
+#define PYG_STATE_OF(g) (*(PyObject **)((char *)(g) + pyg_state_off))
+
+/* A state whose greenlet has a stack that only a kill may end: started, not
+ * finished, not a main greenlet. */
+static int
+pyg_state_is_live(PyObject *s)
+{
+    return s != NULL && Py_TYPE(s) == pyg_state_type
+        && PYG_INT_FIELD(s, pyg_started_off) && !PYG_INT_FIELD(s, pyg_finished_off)
+        && !PYG_INT_FIELD(s, pyg_is_main_off);
+}
+
+/* R23: the kill on collection runs in tp_dealloc, as upstream's does, so that
+ * nothing can skip it (a subclass's __del__ runs before it, from
+ * subtype_dealloc) and it happens every time the object loses its last
+ * reference (a greenlet resurrected by its kill and dropped again is killed
+ * again: PEP 442 finalizers run once per object, which is why this is not a
+ * __del__).  Returns 1 if the object was resurrected and must not be freed. */
+static int
+pyg_kill_in_dealloc(PyObject *self)
+{
+    PyObject *et, *ev, *etb;
+    Py_ssize_t refcnt;
+
+    /* Temporary resurrection: the kill runs Python code in the victim and in
+     * the collector, which take and drop references to it.  Its reference
+     * count goes back to zero below without Py_DECREF (that would call this
+     * function again). */
+    Py_SET_REFCNT(self, 1);
+    /* R23: the deleter's own exception state is kept across the kill. */
+    PyErr_Fetch(&et, &ev, &etb);
+    (void)pyg_finalize(self);
+    PyErr_Restore(et, ev, etb);
+
+    refcnt = Py_REFCNT(self) - 1;
+    Py_SET_REFCNT(self, refcnt);
+    if (refcnt == 0)
+        return 0;
+    /* Resurrected (R23 resurrection, R25 the leak of a greenlet that ignored
+     * GreenletExit, R26 a drop queued for its own thread).  subtype_dealloc
+     * drops its reference to a heap subclass once this returns; the object
+     * lives on and needs that reference, so it takes one. */
+    if (PyType_HasFeature(Py_TYPE(self), Py_TPFLAGS_HEAPTYPE))
+        Py_INCREF(Py_TYPE(self));
+    /* A C subclass's tp_dealloc may have untracked it before calling ours. */
+    if (!PyObject_GC_IsTracked(self))
+        PyObject_GC_Track(self);
+    return 1;
+}
+
+static void
+pyg_greenlet_dealloc(PyObject *self)
+{
+    if (pyg_state_is_live(PYG_STATE_OF(self)) && pyg_kill_in_dealloc(self))
+        return;
+    pyg_cython_dealloc(self);
+}
+
+/* R17: the cyclic GC must not take a live greenlet's state before the kill
+ * that its dealloc runs (the kill needs the stack, the parent and the thread
+ * state).  Such a greenlet gives up its __dict__ only; one that never started
+ * or has finished is cleared as usual (R17: it becomes an unstarted greenlet
+ * without a parent if a finalizer revives it). */
+static int
+pyg_greenlet_clear(PyObject *self)
+{
+    PyObject **dictptr = (PyObject **)((char *)self + pyg_greenlet_type->tp_dictoffset);
+    if (!pyg_state_is_live(PYG_STATE_OF(self)) && pyg_cython_clear(self) < 0)
+        return -1;
+    /* No __dict__ is NULL (the interpreter makes a new one when needed);
+     * Cython's clear leaves None there, which attribute lookups would take
+     * for a dict. */
+    Py_CLEAR(*dictptr);
+    return 0;
+}
+
+/* R17: the same for the state object itself, which the GC may reach first. */
+static int
+pyg_state_clear(PyObject *s)
+{
+    if (pyg_state_is_live(s))
+        return 0;
+    return pyg_cython_state_clear(s);
+}
+
+/* R21: a main greenlet is made without running the type's tp_new (which
+ * would look up the current greenlet, which does not exist yet) or any
+ * __init__; the caller stores its state right away. */
+static PyObject *
+pyg_alloc_greenlet(void)
+{
+    PyObject *g = pyg_greenlet_type->tp_alloc(pyg_greenlet_type, 0);
+    if (g != NULL) {
+        /* As Cython's tp_new leaves it: the typed field holds None, not NULL
+         * (its assignments release the old value). */
+        Py_INCREF(Py_None);
+        PYG_STATE_OF(g) = Py_None;
+    }
+    return g;
+}
+
+/* R41: __dict__ can be replaced by a dict (the caller checked the type);
+ * Cython's own __dict__ descriptor is read-only. */
+static int
+pyg_set_dict(PyObject *g, PyObject *value)
+{
+    PyObject **dictptr = (PyObject **)((char *)g + pyg_greenlet_type->tp_dictoffset);
+    Py_INCREF(value);
+    Py_XSETREF(*dictptr, value);
+    return 0;
+}
+
+/* R44 and the type's namespace: a static type's dict is written here (Python
+ * code may not set attributes of a static type). */
+static int
+pyg_type_setattr(PyObject *type, PyObject *name, PyObject *value)
+{
+    PyTypeObject *tp = (PyTypeObject *)type;
+    if (PyDict_SetItem(tp->tp_dict, name, value) < 0)
+        return -1;
+    PyType_Modified(tp);
+    return 0;
+}
+
+/* R38/R40: the type's name as upstream shapes it, "<module>.greenlet": its
+ * repr and __module__ come from tp_name for a static type.  The string must
+ * stay valid for the life of the process. */
+static void
+pyg_type_set_name(PyObject *type, const char *name)
+{
+    ((PyTypeObject *)type)->tp_name = name;
+    PyType_Modified((PyTypeObject *)type);
+}
+
+static int
+pyg_type_init(PyObject *greenlet_type, PyObject *state_type, Py_ssize_t state_off,
+              Py_ssize_t started_off, Py_ssize_t finished_off, Py_ssize_t is_main_off,
+              pyg_finalize_fn finalize)
+{
+    PyTypeObject *gt = (PyTypeObject *)greenlet_type;
+    PyTypeObject *st = (PyTypeObject *)state_type;
+    if (pyg_greenlet_type != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pygreenlet: the greenlet type is set up already");
+        return -1;
+    }
+    if (!(gt->tp_flags & Py_TPFLAGS_HAVE_GC) || !(st->tp_flags & Py_TPFLAGS_HAVE_GC)
+            || gt->tp_dictoffset <= 0 || gt->tp_clear == NULL || st->tp_clear == NULL) {
+        PyErr_SetString(PyExc_SystemError, "pygreenlet: unexpected layout of the greenlet type");
+        return -1;
+    }
+    Py_INCREF(gt);  /* kept for good, as the module's types are */
+    Py_INCREF(st);
+    pyg_greenlet_type = gt;
+    pyg_state_type = st;
+    pyg_state_off = state_off;
+    pyg_started_off = started_off;
+    pyg_finished_off = finished_off;
+    pyg_is_main_off = is_main_off;
+    pyg_finalize = finalize;
+    pyg_cython_dealloc = gt->tp_dealloc;
+    gt->tp_dealloc = pyg_greenlet_dealloc;
+    pyg_cython_clear = gt->tp_clear;
+    gt->tp_clear = pyg_greenlet_clear;
+    pyg_cython_state_clear = st->tp_clear;
+    st->tp_clear = pyg_state_clear;
+    PyType_Modified(gt);
+    PyType_Modified(st);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------
+ * The C API: twelve slots in greenlet's order (pygreenlet/include/pygreenlet.h).
+ * The functions check their arguments as upstream's do and call the rules in
+ * _semantics.py, never a Python-level override (a subclass's switch).
+ * ------------------------------------------------------------------------------------ */
+
+typedef PyObject *(*pyg_capi_current_fn)(void);
+typedef PyObject *(*pyg_capi_switch_fn)(PyObject *g, PyObject *args, PyObject *kwargs);
+typedef PyObject *(*pyg_capi_throw_fn)(PyObject *g, PyObject *typ, PyObject *val, PyObject *tb);
+typedef PyObject *(*pyg_capi_setparent_fn)(PyObject *g, PyObject *parent);
+typedef int (*pyg_capi_flags_fn)(PyObject *g);
+typedef PyObject *(*pyg_capi_parent_fn)(PyObject *g);
+
+/* Bits of what pyg_capi_flags_fn returns (or -1 with an exception). */
+#define PYG_FLAG_MAIN 1
+#define PYG_FLAG_STARTED 2
+#define PYG_FLAG_ACTIVE 4
+
+static struct {
+    pyg_capi_current_fn current;
+    pyg_capi_switch_fn do_switch;
+    pyg_capi_throw_fn do_throw;
+    pyg_capi_setparent_fn set_parent;
+    pyg_capi_flags_fn flags;
+    pyg_capi_parent_fn parent;
+    PyObject *missing;  /* what _set_parent takes for "delete" (R14) */
+} pyg_capi_impl;
+
+static void *pyg_capi_table[12];
+
+#define PYG_IS_GREENLET(op) ((op) != NULL && PyObject_TypeCheck((op), pyg_greenlet_type))
+
+static PyObject *
+pyg_capi_New(PyObject *run, PyObject *parent)
+{
+    PyObject *kwargs, *args, *g = NULL;
+    if ((kwargs = PyDict_New()) == NULL)
+        return NULL;
+    if ((run != NULL && PyDict_SetItemString(kwargs, "run", run) < 0)
+            || (parent != NULL && PyDict_SetItemString(kwargs, "parent", parent) < 0)) {
+        Py_DECREF(kwargs);
+        return NULL;
+    }
+    if ((args = PyTuple_New(0)) != NULL) {
+        g = PyObject_Call((PyObject *)pyg_greenlet_type, args, kwargs);
+        Py_DECREF(args);
+    }
+    Py_DECREF(kwargs);
+    return g;
+}
+
+static PyObject *
+pyg_capi_GetCurrent(void)
+{
+    return pyg_capi_impl.current();
+}
+
+static PyObject *
+pyg_capi_Throw(PyObject *g, PyObject *typ, PyObject *val, PyObject *tb)
+{
+    if (!PYG_IS_GREENLET(g)) {
+        PyErr_BadArgument();
+        return NULL;
+    }
+    return pyg_capi_impl.do_throw(g, typ ? typ : Py_None, val ? val : Py_None, tb ? tb : Py_None);
+}
+
+static PyObject *
+pyg_capi_Switch(PyObject *g, PyObject *args, PyObject *kwargs)
+{
+    PyObject *r;
+    if (!PYG_IS_GREENLET(g)) {
+        PyErr_BadArgument();
+        return NULL;
+    }
+    if (args == NULL) {
+        if ((args = PyTuple_New(0)) == NULL)
+            return NULL;
+    } else if (!PyTuple_Check(args)) {
+        PyErr_SetString(PyExc_TypeError, "PyGreenlet_Switch: args must be a tuple or NULL");
+        return NULL;
+    } else {
+        Py_INCREF(args);
+    }
+    if (kwargs != NULL && !PyDict_Check(kwargs))
+        kwargs = NULL;  /* as upstream: anything but a dict means no keywords */
+    /* The greenlet may be dropped by whoever switches back: hold it here. */
+    Py_INCREF(g);
+    r = pyg_capi_impl.do_switch(g, args, kwargs ? kwargs : Py_None);
+    Py_DECREF(g);
+    Py_DECREF(args);
+    return r;
+}
+
+static int
+pyg_capi_SetParent(PyObject *g, PyObject *parent)
+{
+    PyObject *r;
+    if (!PYG_IS_GREENLET(g)) {
+        PyErr_SetString(PyExc_TypeError, "parent must be a greenlet");
+        return -1;
+    }
+    r = pyg_capi_impl.set_parent(g, parent ? parent : pyg_capi_impl.missing);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int
+pyg_capi_flag(PyObject *g, int bit)
+{
+    int flags;
+    if (!PYG_IS_GREENLET(g)) {
+        PyErr_BadArgument();
+        return -1;
+    }
+    flags = pyg_capi_impl.flags(g);
+    return flags < 0 ? -1 : (flags & bit) != 0;
+}
+
+static int pyg_capi_MAIN(PyObject *g) { return pyg_capi_flag(g, PYG_FLAG_MAIN); }
+static int pyg_capi_STARTED(PyObject *g) { return pyg_capi_flag(g, PYG_FLAG_STARTED); }
+static int pyg_capi_ACTIVE(PyObject *g) { return pyg_capi_flag(g, PYG_FLAG_ACTIVE); }
+
+static PyObject *
+pyg_capi_GetParent(PyObject *g)
+{
+    PyObject *p;
+    if (!PYG_IS_GREENLET(g)) {
+        PyErr_BadArgument();
+        return NULL;
+    }
+    p = pyg_capi_impl.parent(g);
+    if (p == Py_None) {  /* a main greenlet: NULL, and no exception */
+        Py_DECREF(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Fill the table; error and exit are the module's exception types. */
+static int
+pyg_capi_init(PyObject *error, PyObject *exit, PyObject *missing, pyg_capi_current_fn current,
+              pyg_capi_switch_fn do_switch, pyg_capi_throw_fn do_throw,
+              pyg_capi_setparent_fn set_parent, pyg_capi_flags_fn flags,
+              pyg_capi_parent_fn parent)
+{
+    Py_INCREF(error);   /* the table's references, kept for good */
+    Py_INCREF(exit);
+    Py_INCREF(missing);
+    pyg_capi_impl.current = current;
+    pyg_capi_impl.do_switch = do_switch;
+    pyg_capi_impl.do_throw = do_throw;
+    pyg_capi_impl.set_parent = set_parent;
+    pyg_capi_impl.flags = flags;
+    pyg_capi_impl.parent = parent;
+    pyg_capi_impl.missing = missing;
+    pyg_capi_table[0] = (void *)pyg_greenlet_type;
+    pyg_capi_table[1] = (void *)error;
+    pyg_capi_table[2] = (void *)exit;
+    pyg_capi_table[3] = (void *)pyg_capi_New;
+    pyg_capi_table[4] = (void *)pyg_capi_GetCurrent;
+    pyg_capi_table[5] = (void *)pyg_capi_Throw;
+    pyg_capi_table[6] = (void *)pyg_capi_Switch;
+    pyg_capi_table[7] = (void *)pyg_capi_SetParent;
+    pyg_capi_table[8] = (void *)pyg_capi_MAIN;
+    pyg_capi_table[9] = (void *)pyg_capi_STARTED;
+    pyg_capi_table[10] = (void *)pyg_capi_ACTIVE;
+    pyg_capi_table[11] = (void *)pyg_capi_GetParent;
+    return 0;
+}
+
+/* A capsule of the table under *name* ("pygreenlet._C_API" or, for the
+ * drop-in, "greenlet._C_API"): PyCapsule_Import checks the name against the
+ * path it imported, so each place the table is reachable has its own. */
+static PyObject *
+pyg_capi_capsule(int dropin)
+{
+    return PyCapsule_New((void *)pyg_capi_table,
+                         dropin ? "greenlet._C_API" : "pygreenlet._C_API", NULL);
+}
+
+#endif /* PYG_TYPE_H */
