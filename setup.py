@@ -8,6 +8,7 @@ import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REQUIRE = os.environ.get("PYGREENLET_REQUIRE_SPEEDUPS") == "1"
@@ -124,4 +125,24 @@ class OptionalBuildExt(build_ext):
         self.failed = True
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
+#: Installed at the top of site-packages: at interpreter start, it makes
+#: pygreenlet stand in for greenlet when PYGREENLET_AS_GREENLET=1 (and does
+#: nothing, importing nothing, otherwise).  docs/guide/dropin.rst.
+PTH_FILE = "pygreenlet_as_greenlet.pth"
+
+
+class BuildPyWithPth(build_py):
+    """build_py that also puts the stand-in's .pth file at the root of the wheel."""
+
+    def run(self) -> None:
+        super().run()
+        self.copy_file(os.path.join(HERE, PTH_FILE), os.path.join(self.build_lib, PTH_FILE))
+
+    def get_outputs(self, include_bytecode: bool = True) -> list:
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH_FILE)]
+
+
+setup(
+    ext_modules=extensions(),
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithPth},
+)

@@ -15,6 +15,7 @@
 #define PYG_TYPE_H
 
 #include <Python.h>
+#include "pyg_compat.h"
 
 /* What the semantics module hands over (all set by pyg_type_init). */
 static PyTypeObject *pyg_greenlet_type = NULL;  /* the public greenlet type */
@@ -383,6 +384,39 @@ pyg_capi_capsule(int dropin)
 {
     return PyCapsule_New((void *)pyg_capi_table,
                          dropin ? "greenlet._C_API" : "pygreenlet._C_API", NULL);
+}
+
+/* ------------------------------------------------------------------------------------
+ * For pygreenlet._greenlet, upstream's private module.
+ * ------------------------------------------------------------------------------------ */
+
+/* The running thread's trash-can nesting: how deep deallocations nest before
+ * CPython defers them.  3.13 keeps no such counter per thread (upstream's
+ * module drops the function there too). */
+static int
+pyg_trash_delete_nesting(void)
+{
+#if PYG_TRASH_NESTING_FIELD
+    return PyThreadState_Get()->trash_delete_nesting;
+#elif PYG_TRASH_STRUCT
+    return PyThreadState_Get()->trash.delete_nesting;
+#else
+    return 0;
+#endif
+}
+
+/* The thread state's dict (new reference), which lives until the thread ends. */
+static PyObject *
+pyg_thread_state_dict(void)
+{
+    PyObject *d = PyThreadState_GetDict();
+    if (d == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "pygreenlet: no thread state dict");
+        return NULL;
+    }
+    Py_INCREF(d);
+    return d;
 }
 
 #endif /* PYG_TYPE_H */

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import sys
+import weakref
 from contextvars import Context
 from types import TracebackType
 from typing import Any, Callable
@@ -143,7 +144,12 @@ def _make_main(ts: _ThreadState) -> Any:
     _set_state(main, s)
     s.stacklet = _prim.set_thread_data(ts, _on_thread_exit)
     ts.main = ts.current = main
+    _main_greenlets.add(main)
     return main
+
+
+#: Every main greenlet still alive, for ``_greenlet.get_total_main_greenlets``.
+_main_greenlets: Any = weakref.WeakSet()
 
 
 def _thread_state(kill_deferred: bool = True) -> _ThreadState:
@@ -1091,6 +1097,56 @@ def gettrace() -> Any:
 _set_type_attr("getcurrent", staticmethod(getcurrent))
 _set_type_attr("settrace", staticmethod(settrace))
 _set_type_attr("gettrace", staticmethod(gettrace))
+
+
+# --------------------------------------------------------------------------------------
+# What pygreenlet._greenlet reports (upstream's private module)
+# --------------------------------------------------------------------------------------
+
+
+def _total_main_greenlets() -> int:
+    """How many main greenlets exist: one per thread that used the API and is not freed."""
+    return len(_main_greenlets)
+
+
+def _pending_cleanup_count() -> int:
+    """How many stacks of collected greenlets are still to be freed (R23, R26)."""
+    return len(_orphans) + len(_held_orphans)
+
+
+def _trash_delete_nesting() -> int:
+    """The running thread's deallocation nesting (the "trash can"), where it can be read."""
+    if cython.compiled:
+        nesting = pyg_trash_delete_nesting()  # noqa: F821 (declared in _speedups.pxd)
+    else:
+        nesting = 0  # the reference backend cannot read it (docs/guide/dropin.rst)
+    return nesting
+
+
+def _thread_state_dict() -> dict:
+    """The running thread's state dict (``PyThreadState_GetDict``): it lives as long as the thread."""
+    if cython.compiled:
+        d = pyg_thread_state_dict()  # noqa: F821 (declared in _speedups.pxd)
+    else:
+        try:
+            import ctypes
+
+            get = ctypes.pythonapi.PyThreadState_GetDict
+        except (ImportError, AttributeError):  # PyPy: no C API through ctypes
+            import threading
+
+            local = _thread_local_fallback.setdefault("local", threading.local())
+            if not hasattr(local, "d"):
+                local.d = {}
+            d = local.d
+        else:
+            get.restype = ctypes.py_object
+            get.argtypes = []
+            d = get()
+    return d
+
+
+_thread_local_fallback: dict = {}
 
 
 # --------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ cdef object _capi_parent(object g)
 cdef object _take_back(_State s, object stacklet, object run)
 cdef object _RUNNING
 cdef list _orphans, _held_orphans
+cdef object _main_greenlets
 cdef bint _finalizing()
 
 # _finalizing's compiled path: the interpreter's own flag, without a call
@@ -87,6 +88,8 @@ cdef extern from "pyg_type.h":
                       pyg_capi_setparent_fn set_parent, pyg_capi_flags_fn flags,
                       pyg_capi_parent_fn parent) except -1
     object pyg_capi_capsule(int dropin)
+    int pyg_trash_delete_nesting()
+    object pyg_thread_state_dict()
 
 # Where a C field of an object is, for pyg_type_init: of a C int field by
 # its address; of an object field (whose address Cython does not give) by
