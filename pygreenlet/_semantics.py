@@ -1140,9 +1140,11 @@ def _thread_state_dict() -> dict:
                 local.d = {}
             d = local.d
         else:
-            get.restype = ctypes.py_object
+            # a borrowed reference: taken as an address, so that ctypes does
+            # not release a reference it never got
+            get.restype = ctypes.c_void_p
             get.argtypes = []
-            d = get()
+            d = ctypes.cast(get(), ctypes.py_object).value
     return d
 
 

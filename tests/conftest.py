@@ -204,6 +204,11 @@ DIFFERENCES = {
         "goes through a suspended greenlet (its type reports active greenlets as not "
         "collectable); pygreenlet collects it and kills the greenlet",
     ),
+    "c-layout": (
+        {"reference"},
+        "the interpreted greenlet type is a __slots__ class: it has upstream's size, but "
+        "its weak-reference list comes after __dict__, and it has no C API",
+    ),
     "stack-saved-zero": (
         {"reference"},
         "nothing is copied on the reference backend: _stack_saved is always 0",

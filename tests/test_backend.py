@@ -61,15 +61,33 @@ def test_auto_prefers_speedups_when_importable():
 def test_public_names():
     assert set(pygreenlet.__all__) == {
         "BACKEND",
+        "CLOCKS_PER_SEC",
+        "GREENLET_USE_CONTEXT_VARS",
+        "GREENLET_USE_GC",
+        "GREENLET_USE_TRACING",
         "GreenletExit",
         "__version__",
+        "as_greenlet",
+        "enable_optional_cleanup",
         "error",
+        "get_clocks_used_doing_optional_cleanup",
+        "get_include",
         "getcurrent",
         "gettrace",
         "greenlet",
         "settrace",
+        "standing_in",
     }
+    assert all(hasattr(pygreenlet, name) for name in pygreenlet.__all__)
     assert isinstance(pygreenlet.__version__, str)
+    # the C API exactly where the compiled backend runs
+    assert hasattr(pygreenlet, "_C_API") == (pygreenlet.BACKEND == "speedups")
+
+
+def test_get_include_holds_the_header():
+    folder = pygreenlet.get_include()
+    assert os.path.isfile(os.path.join(folder, "pygreenlet.h"))
+    assert os.path.isfile(os.path.join(folder, "greenlet", "greenlet.h"))
 
 
 @pytest.mark.parametrize("forced", ["reference"])

@@ -8,6 +8,7 @@ import importlib
 import pickle
 import platform
 import re
+import struct
 import weakref
 
 import pytest
@@ -551,3 +552,38 @@ def test_R47_subclass_init_without_base_init(api):
 
     c = api.greenlet(child)
     assert c.switch() == (True, (7, c))
+
+
+# --------------------------------------------------------------------------------------
+# R48 the C layout
+# --------------------------------------------------------------------------------------
+
+
+def test_R48_layout_is_upstreams_c_struct(api, known_difference, cpython_only):
+    cpython_only("refcounting")  # PyPy's object layout is its own
+    known_difference("c-layout")
+    ptr = struct.calcsize("P")
+    t = api.greenlet
+    assert (t.__basicsize__, t.__weakrefoffset__, t.__dictoffset__) == (5 * ptr, 2 * ptr, 3 * ptr)
+    assert t.__flags__ & (1 << 10)  # Py_TPFLAGS_BASETYPE: C code may subclass it
+    assert t.__flags__ & (1 << 14)  # Py_TPFLAGS_HAVE_GC
+    assert not t.__flags__ & (1 << 9)  # not a heap type: a static C type, as upstream's
+    assert hasattr(api, "_C_API")
+
+
+def test_R48_type_name_and_module(api):
+    t = api.greenlet
+    assert t.__name__ == "greenlet" and t.__qualname__ == "greenlet"
+    assert repr(t) == "<class '%s.greenlet'>" % t.__module__
+    assert repr(api.getcurrent()).startswith("<%s.greenlet object at 0x" % t.__module__)
+
+
+def test_R48_subclass_keeps_the_layout_and_adds_its_own(api):
+    class Sub(api.greenlet):
+        __slots__ = ("extra",)
+
+    g = Sub(lambda: 5)
+    g.extra = 1
+    g.other = 2  # the base's __dict__ still works
+    assert g.switch() == 5 and g.extra == 1 and g.__dict__ == {"other": 2}
+    assert Sub.__basicsize__ > api.greenlet.__basicsize__
