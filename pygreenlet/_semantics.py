@@ -681,8 +681,8 @@ def _refcount(g: Any) -> int:
 class _Slots:
     """The storage of a greenlet: its ``__dict__``, its weak references and its state (R42).
 
-    Compiled, this is upstream's C struct (see _speedups.pxd): basicsize 40,
-    weak references at 16, ``__dict__`` at 24 and the state at 32 on 64-bit.
+    R48: compiled, this is upstream's C struct (see _speedups.pxd): basicsize
+    40, weak references at 16, ``__dict__`` at 24 and the state at 32 on 64-bit.
     """
 
     if not cython.compiled:
@@ -1154,6 +1154,9 @@ _thread_local_fallback: dict = {}
 # --------------------------------------------------------------------------------------
 # The compiled type's protocol and the C API (compiled only; see _speedups/pyg_type.h)
 # --------------------------------------------------------------------------------------
+
+# R48: the C API's functions run the rules above; pyg_type.h checks their
+# arguments (not a greenlet: TypeError) and turns NULL into None or _MISSING.
 
 
 def _finalize_in_dealloc(g: Any) -> int:
