@@ -15,7 +15,7 @@
 #endif
 
 /* A free-threaded build (3.13t) keeps per-thread state that a switch would
- * also have to move (critical sections, spec 3.1): not supported yet, so the
+ * also have to move (critical sections, docs/internals/interpreter_state.rst): not supported yet, so the
  * build falls back to the reference backend. */
 #ifdef Py_GIL_DISABLED
 #  error "pygreenlet's compiled primitive does not support free-threaded CPython yet"
@@ -49,7 +49,7 @@
 
 /* The eval loop puts an "entry" _PyInterpreterFrame (FRAME_OWNED_BY_CSTACK)
  * on the C stack (3.12, GH-96421 / CPython #113037), so a parked frame chain
- * passes through C-stack memory: we must relink it while parked (spec 3.4).
+ * passes through C-stack memory: we must relink it while parked (docs/internals/hazards.rst: frames on the C stack).
  * Needs the internal pycore_frame.h, hence Py_BUILD_CORE. */
 #define PYG_CSTACK_FRAMES           (PY_VERSION_HEX >= 0x030C0000)
 

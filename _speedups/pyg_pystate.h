@@ -2,7 +2,7 @@
  *
  * CPython keeps per-thread interpreter state in PyThreadState; with several
  * stacklets on one thread, some of it belongs to the *running* stacklet and
- * must follow it (greenlet-behaviour.md 3.1).  The origin of a switch calls
+ * must follow it (docs/internals/interpreter_state.rst).  The origin of a switch calls
  * pyg_pystate_save() before its stack leaves; the target calls
  * pyg_pystate_restore() as soon as its stack is back; a stacklet that runs
  * for the first time calls pyg_pystate_fresh().  Fields are grouped by the
@@ -62,7 +62,7 @@ typedef struct {
 #endif
 } pyg_pystate_t;
 
-/* --- frame exposure (3.12+, spec 3.4) -------------------------------------- */
+/* --- frame exposure (3.12+, docs/internals/hazards.rst: frames on the C stack) -------------------------------------- */
 #if PYG_CSTACK_FRAMES
 /* A frame a user can see: not the C-stack entry frame, not half-built. */
 static inline int

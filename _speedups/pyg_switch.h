@@ -1,7 +1,7 @@
 /* pyg_switch.h -- stack slicing: every stacklet of a thread runs on the
  * thread's own C stack; switching copies slices to and from the heap.
  *
- * Model (greenlet-behaviour.md 4, after Stackless/greenlet; our own code).
+ * Model (after Stackless and greenlet; docs/internals/stack_slicing.rst).
  * The stack grows down.  A stacklet owns the address range [start, stop):
  *
  *   stop   the first address above its slice: for the main stacklet of a

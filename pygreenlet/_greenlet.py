@@ -61,7 +61,7 @@ def get_total_main_greenlets() -> int:
 
 
 def set_thread_local(key: Any, value: Any) -> None:
-    """Store *value* under *key* in the running thread's state dict; it goes when the thread ends."""
+    """Store *value* under *key* in the running thread's state dict, until the thread ends."""
     _api._thread_state_dict()[key] = value
 
 

@@ -82,7 +82,8 @@ class _ThreadState:
         self.alive = True
         # True from the moment a switch starts changing state until the target
         # runs: a greenlet collected then (any allocation may run the GC) is
-        # killed later, not in the middle of the switch (crash class 3).
+        # killed later, not in the middle of the switch (docs/internals/hazards.rst:
+        # GC during a switch).
         self.switching = False
 
 
@@ -380,7 +381,8 @@ def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -
     ``(origin, target, args, kwargs, exc)``, plus ``run`` for a start.  The
     target makes itself current when it runs: until then the origin still is,
     so code that runs in between (a finalizer called by a garbage collection
-    that an allocation started) sees the truth (crash class 3).
+    that an allocation started) sees the truth (docs/internals/hazards.rst: GC
+    during a switch).
     """
     if run is not _RUNNING:
         s.started = True
@@ -989,7 +991,6 @@ class greenlet(_Slots):
         return head + where + " active started" + (" main>" if s.is_main else ">")
 
 
-
 def _throw(g: Any, typ: Any, val: Any, tb: Any) -> Any:
     """greenlet.throw of the base type (also the C API's PyGreenlet_Throw)."""
     exc = _normalize_throw(typ, val, tb)  # R10
@@ -1124,7 +1125,7 @@ def _trash_delete_nesting() -> int:
 
 
 def _thread_state_dict() -> dict:
-    """The running thread's state dict (``PyThreadState_GetDict``): it lives as long as the thread."""
+    """The running thread's state dict (``PyThreadState_GetDict``), which lives as long."""
     if cython.compiled:
         d = pyg_thread_state_dict()  # noqa: F821 (declared in _speedups.pxd)
     else:

@@ -1,7 +1,7 @@
 """Stack slicing under load: deep C recursion, large saved stacks, frame walks, _stack_saved.
 
 The compiled backend keeps every greenlet of a thread on the thread's own C
-stack and copies slices to the heap on each switch (greenlet-behaviour.md §4);
+stack and copies slices to the heap on each switch (docs/internals/stack_slicing.rst);
 these tests make those slices large and interleaved.  Scripts that could crash
 the interpreter run in a subprocess and their exit status is checked.
 """
@@ -141,7 +141,8 @@ print("ok")
 # started from main so that their slices overlap; each switch between them
 # moves the other's whole slice.  While one runs it walks the other's frame
 # chain (gr_frame / f_back), which on 3.12+ passes through C-stack entry frames
-# that must not be read from the overwritten stack (crash class 7).
+# that must not be read from the overwritten stack (docs/internals/hazards.rst:
+# frames on the C stack).
 DEEP_PAIR = """
 import sys
 sys.setrecursionlimit(5000)

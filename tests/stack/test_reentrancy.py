@@ -1,4 +1,6 @@
-"""Code that runs in the middle of a switch and switches itself (crash classes 3 and 4).
+"""Code that runs in the middle of a switch and switches itself.
+
+See docs/internals/hazards.rst: GC during a switch, re-entrant switches.
 
 Finalizers and weakref callbacks run by a GC that an allocation inside a
 switch triggered, greenlet trace functions, and a ``run`` lookup that starts
