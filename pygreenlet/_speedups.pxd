@@ -55,16 +55,9 @@ cdef object _main_greenlets
 cdef bint _finalizing()
 
 # _finalizing's compiled path: the interpreter's own flag, without a call
-# through the sys module.
-cdef extern from *:
-    """
-    #if PY_VERSION_HEX >= 0x030D0000
-    #  define pyg_sem_is_finalizing() Py_IsFinalizing()
-    #else
-    #  define pyg_sem_is_finalizing() _Py_IsFinalizing()
-    #endif
-    """
-    int pyg_sem_is_finalizing()
+# through the sys module (pyg_is_finalizing comes from pyg_compat.h).
+cdef extern from "pyg_compat.h":
+    int pyg_sem_is_finalizing "pyg_is_finalizing" ()
 
 # The type protocol Cython cannot express, and the C API table (one header).
 cdef extern from "pyg_type.h":

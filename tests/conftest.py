@@ -120,11 +120,43 @@ def cpython_only():
     return skip
 
 
+#: What the tests may need to know about a backend: capabilities, never its name.
+#:   pygreenlet     it is pygreenlet (not upstream greenlet, the oracle)
+#:   stack-slicing  greenlets share their thread's C stack, copied to the heap in slices
+#:   c-api          the greenlet type has a C API (the _C_API capsule)
+CAPABILITIES = {
+    "reference": {"pygreenlet"},
+    "speedups": {"pygreenlet", "stack-slicing", "c-api"},
+    "upstream": {"stack-slicing", "c-api"},
+}
+
+
+@pytest.fixture
+def capable(backend: str):
+    """``capable("stack-slicing")``: whether the backend under test has a capability."""
+    return lambda name: name in CAPABILITIES[backend]
+
+
+@pytest.fixture
+def pygreenlet_only(backend: str) -> None:
+    """Skip for upstream greenlet: for tests of pygreenlet's own additions."""
+    if "pygreenlet" not in CAPABILITIES[backend]:
+        pytest.skip("tests an addition of pygreenlet's; upstream greenlet has none")
+
+
+def differences_of(backend: str) -> set[str]:
+    """The keys of DIFFERENCES that apply to *backend*."""
+    return {key for key, (backends, _) in DIFFERENCES.items() if backend in backends}
+
+
 PRELUDE = """\
 import os, sys, importlib
 sys.path.insert(0, {tests!r})
-from conftest import load_api, collect_garbage, NO_REFCOUNTING
+from conftest import load_api, collect_garbage, NO_REFCOUNTING, CAPABILITIES, differences_of
 api = load_api(os.environ["PYG_TEST_BACKEND"])
+#: this backend's capabilities and documented differences (see conftest.py)
+CAPS = CAPABILITIES[os.environ["PYG_TEST_BACKEND"]]
+DIFFS = differences_of(os.environ["PYG_TEST_BACKEND"])
 greenlet, getcurrent, GreenletExit = api.greenlet, api.getcurrent, api.GreenletExit
 """
 
@@ -208,6 +240,11 @@ DIFFERENCES = {
         {"reference"},
         "the interpreted greenlet type is a __slots__ class: it has upstream's size, but "
         "its weak-reference list comes after __dict__, and it has no C API",
+    ),
+    "stack-saved-start": (
+        {"upstream"},
+        "upstream copies a few hundred bytes of a parent's stack to the heap when it "
+        "starts a child, although the child runs below it; pygreenlet saves nothing then",
     ),
     "stack-saved-zero": (
         {"reference"},

@@ -13,12 +13,12 @@ def test_R23_ten_thousand_suspended_greenlets(run_script):
             # good: with it, a few of these greenlets would never be collected
             import pypyjit
             pypyjit.set_param("off")
-        # The reference backend needs an OS thread per greenlet: fewer there
+        # Without stack slicing, each greenlet needs an OS thread: fewer there
         # (CI runs two test environments at once, and the machine's PID space,
         # 32768 here, is shared), and fewer still on PyPy, where threads with
         # the JIT off start and die slowly.
-        reference = os.environ["PYG_TEST_BACKEND"] == "reference"
-        N = 300 if NO_REFCOUNTING else (2000 if reference else 10000)
+        threads = "stack-slicing" not in CAPS
+        N = 300 if NO_REFCOUNTING else (2000 if threads else 10000)
         killed = []
         def park(i):
             try:
@@ -55,8 +55,8 @@ def test_R23_dropping_a_long_chain_of_suspended_greenlets(run_script):
         if NO_REFCOUNTING:
             import pypyjit
             pypyjit.set_param("off")
-        reference = os.environ["PYG_TEST_BACKEND"] == "reference"
-        N = 100 if NO_REFCOUNTING else (1000 if reference else 100000)
+        threads = "stack-slicing" not in CAPS
+        N = 100 if NO_REFCOUNTING else (1000 if threads else 100000)
         main = getcurrent()
         killed = []
         def link(previous, i):

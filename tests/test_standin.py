@@ -26,17 +26,17 @@ if here not in site.getsitepackages():
 
 
 def python(
-    code: str, backend: str, private: bool = False, **env: str
+    code: str, backend: str, private: bool | None = None, **env: str
 ) -> subprocess.CompletedProcess:
     """Run *code* in a fresh interpreter on *backend*, after the start-up hook.
 
-    With *private*, the code starts with upstream's private module imported
-    as ``m`` (pygreenlet's answer to it, unless the backend is upstream).
+    Unless *private* is None, the code starts with a private module imported
+    as ``m``: upstream's if *private* is true, else pygreenlet's answer to it.
     """
     full = dict(os.environ, PYGREENLET_BACKEND=backend, PYTHONPATH=HERE)
     full.pop("PYGREENLET_AS_GREENLET", None)
     full.update(env)
-    src = START.format(here=HERE) + (private_module(backend) if private else "")
+    src = START.format(here=HERE) + (private_module(private) if private is not None else "")
     src += textwrap.dedent(code)
     return subprocess.run(
         [sys.executable, "-c", src], capture_output=True, text=True, env=full, timeout=120
@@ -44,16 +44,14 @@ def python(
 
 
 @pytest.fixture
-def ours(backend: str) -> str:
+def ours(backend: str, pygreenlet_only: None) -> str:
     """The backend, for tests of pygreenlet's own stand-in (upstream has none)."""
-    if backend == "upstream":
-        pytest.skip("tests pygreenlet standing in for greenlet; upstream is greenlet itself")
     return backend
 
 
-def private_module(backend: str) -> str:
+def private_module(upstream: bool) -> str:
     """Code that imports upstream's private module, or pygreenlet's answer to it, as ``m``."""
-    if backend == "upstream":
+    if upstream:  # the oracle itself
         return "import greenlet, greenlet._greenlet as m\n"
     return "import pygreenlet as greenlet, pygreenlet._greenlet as m\n"
 
@@ -191,7 +189,7 @@ def test_without_the_env_var_nothing_is_imported_at_start(ours):
 # --------------------------------------------------------------------------------------
 
 
-def test_private_module_flags_and_optional_cleanup(backend):
+def test_private_module_flags_and_optional_cleanup(backend, capable):
     out = check(
         python(
             """
@@ -205,14 +203,14 @@ def test_private_module_flags_and_optional_cleanup(backend):
                 print(m.get_tstate_trash_delete_nesting())
             """,
             backend,
-            private=True,
+            private=not capable("pygreenlet"),
         )
     )
     assert out[:9] == ["1", "1", "1", "1", "True", "None", "None", "True", "True"]
     assert out[9:] == (["0"] if sys.version_info < (3, 13) else [])
 
 
-def test_private_module_counts_main_greenlets_and_pending_cleanup(backend):
+def test_private_module_counts_main_greenlets_and_pending_cleanup(backend, capable):
     out = check(
         python(
             """
@@ -241,13 +239,13 @@ def test_private_module_counts_main_greenlets_and_pending_cleanup(backend):
                   m.get_pending_cleanup_count())
             """,
             backend,
-            private=True,
+            private=not capable("pygreenlet"),
         )
     )
     assert out == ["True", "True", "True", "0"]
 
 
-def test_private_module_set_thread_local_lives_as_long_as_the_thread(backend):
+def test_private_module_set_thread_local_lives_as_long_as_the_thread(backend, capable):
     out = check(
         python(
             """
@@ -269,13 +267,13 @@ def test_private_module_set_thread_local_lives_as_long_as_the_thread(backend):
             print(refs[0]() is None)
             """,
             backend,
-            private=True,
+            private=not capable("pygreenlet"),
         )
     )
     assert out == ["True", "True"]
 
 
-def test_unswitchable_greenlet_switch_errors(backend):
+def test_unswitchable_greenlet_switch_errors(backend, capable):
     out = check(
         python(
             """
@@ -297,7 +295,7 @@ def test_unswitchable_greenlet_switch_errors(backend):
             print(bool(u), isinstance(u, greenlet.greenlet))
             """,
             backend,
-            private=True,
+            private=not capable("pygreenlet"),
         )
     )
     assert out == [
@@ -330,7 +328,7 @@ def test_unswitchable_greenlet_switch_errors(backend):
     ]
 
 
-def test_unswitchable_greenlet_low_level_error_is_fatal(backend):
+def test_unswitchable_greenlet_low_level_error_is_fatal(backend, capable):
     proc = python(
         """
         u = m.UnswitchableGreenlet(lambda: None)
@@ -339,7 +337,7 @@ def test_unswitchable_greenlet_low_level_error_is_fatal(backend):
         print("survived")
         """,
         backend,
-        private=True,
+        private=not capable("pygreenlet"),
     )
     assert proc.returncode == -signal.SIGABRT, proc.stdout + proc.stderr
     assert "survived" not in proc.stdout

@@ -146,7 +146,6 @@ print("ok")
 DEEP_PAIR = """
 import sys
 sys.setrecursionlimit(5000)
-backend = os.environ["PYG_TEST_BACKEND"]
 main = getcurrent()
 A_DEPTH, B_DEPTH = 500, 200
 walks = []
@@ -165,7 +164,7 @@ def check_chain(g, rec, depth):
     names, ns = chain(g)
     expected = ["bottom"] + [rec] * depth + ["run_" + rec[0]]
     assert names[:len(expected)] == expected, (names[:5], len(names))
-    if backend != "reference":  # frame-bottom: the reference adds bootstrap frames below
+    if "frame-bottom" not in DIFFS:  # else bootstrap frames lie below
         assert len(names) == len(expected), names[len(expected):]
     assert ns == list(range(depth - 1, -1, -1)), ns[:5]
     walks.append(rec)
@@ -221,7 +220,7 @@ for i in range(ROUNDS):
     assert a.switch(("v", i)) == ("a", 2 * i, i + 1)
     assert b.switch(("v", -i)) == ("b", -2 * i, i + 1)
     if i % 100 == 0:
-        if backend == "speedups":
+        if "stack-saved-zero" not in DIFFS:
             assert a._stack_saved > 0 and b._stack_saved > 0, (a._stack_saved, b._stack_saved)
         else:
             assert a._stack_saved == 0 and b._stack_saved == 0
@@ -279,12 +278,12 @@ print("ok")
 # --------------------------------------------------------------------------------------
 
 
-def test_R46_stack_saved_accounting(api, backend):
+def test_R46_stack_saved_accounting(api, capable):
     import functools
 
     g = api.greenlet
     main = api.getcurrent()
-    speedups = backend == "speedups"
+    copies = capable("stack-slicing")
 
     def c_deep(n, then):
         # n levels of C recursion (map + reduce callbacks), then call then()
@@ -313,13 +312,13 @@ def test_R46_stack_saved_accounting(api, backend):
     assert seen["a", "running"] == 0
     # parked by a switch to main: its whole slice is below main's and is saved
     saved_a = a._stack_saved
-    if speedups:
+    if copies:
         assert saved_a > 60 * 100, saved_a
     else:
         assert saved_a == 0
     assert b.switch("b", 120) == "b"
     saved_b = b._stack_saved
-    if speedups:
+    if copies:
         assert saved_b > saved_a, (saved_a, saved_b)
         assert a._stack_saved == saved_a  # nothing more to save, nothing restored
     else:
@@ -328,18 +327,19 @@ def test_R46_stack_saved_accounting(api, backend):
     assert a.switch("A-done") == "A-done"
     assert seen["a", "resumed"] == 0
     assert a.dead and a._stack_saved == 0
-    if speedups:
+    if copies:
         assert b._stack_saved > 0
     assert b.switch("B-done") == "B-done"
     assert b.dead and b._stack_saved == 0 and seen["b", "resumed"] == 0
 
 
-def test_R46_stack_saved_only_what_was_overwritten(api, backend):
+def test_R46_stack_saved_only_what_was_overwritten(api, capable, known_difference):
     # A parent suspended in a switch to a child it started is not overwritten
     # by that child (the child runs below it): nothing of it is saved yet.
     # Once the child switches to main, both slices lie below main's and are saved.
+    known_difference("stack-saved-start")
     main = api.getcurrent()
-    speedups = backend == "speedups"
+    copies = capable("stack-slicing")
     log = []
 
     def child():
@@ -362,7 +362,7 @@ def test_R46_stack_saved_only_what_was_overwritten(api, backend):
     assert p.switch() == "child parked"
     assert log[:2] == [("parent saved while child runs", 0), ("self saved while running", 0)]
     (c,) = kids
-    if speedups:
+    if copies:
         assert p._stack_saved > 0 and c._stack_saved > 0
     else:
         assert p._stack_saved == 0 and c._stack_saved == 0
@@ -371,7 +371,7 @@ def test_R46_stack_saved_only_what_was_overwritten(api, backend):
     assert c.switch() == "parent parked"
     assert log[2] == ("parent resumed", "child done", 0)
     assert c.dead and c._stack_saved == 0
-    if speedups:
+    if copies:
         assert p._stack_saved > 0
     assert p.switch("end") == "end"
     assert p.dead and p._stack_saved == 0
