@@ -11,6 +11,17 @@ MODULES = {
     "speedups": "pygreenlet._speedups",
     "reference": "pygreenlet._semantics",
 }
+#: The primitive (pygreenlet/_primitive.pyi) that each API module runs on.  The
+#: compiled semantics binds its primitive at C level too (_speedups.pxd).
+PRIMITIVES = {
+    "pygreenlet._speedups": "pygreenlet._speedups_prim",
+    "pygreenlet._semantics": "pygreenlet._reference",
+}
+
+
+def primitive_for(module_name: str) -> ModuleType:
+    """Import and return the primitive that the semantics module *module_name* runs on."""
+    return importlib.import_module(PRIMITIVES[module_name])
 
 
 def load(name: str | None = None) -> ModuleType:

@@ -34,8 +34,15 @@ class _Unwind(BaseException):
     """Raised in a discarded stacklet's thread to unwind it (reference backend only)."""
 
 
+# The functions of _thread, taken now: monkey-patching libraries (gevent,
+# eventlet) replace them on the _thread module with green versions, which
+# would make the OS threads and locks of this primitive greenlets of theirs.
+_allocate_lock = _thread.allocate_lock
+_start_new_thread = _thread.start_new_thread
+_stack_size = _thread.stack_size
+
 _tls = _thread._local()  # per OS thread: .group (logical thread), .stacklet
-_start_lock = _thread.allocate_lock()
+_start_lock = _allocate_lock()
 
 
 class _Group:
@@ -80,11 +87,11 @@ class Stacklet:
     )
 
     def __init__(self) -> None:
-        self._wake = _thread.allocate_lock()
+        self._wake = _allocate_lock()
         self._wake.acquire()  # held = parked (or not yet started)
         self._value: Any = None
         self._frame: Any = None  # the frame that parked, while parked
-        self._done = _thread.allocate_lock()  # held while this stacklet's thread runs
+        self._done = _allocate_lock()  # held while this stacklet's thread runs
         self._trace: Any = None  # the sys.settrace/setprofile hooks handed over
         self._profile: Any = None
         self._entry: Any = None  # set until the stacklet's thread is started
@@ -185,9 +192,9 @@ def _resume(target: Stacklet) -> None:
     target._gc_enable = gc.isenabled()
     gc.disable()
     with _start_lock:
-        old = _thread.stack_size(_STACK_SIZE)
+        old = _stack_size(_STACK_SIZE)
         try:
-            _thread.start_new_thread(_bootstrap, (_tls.group, target, entry))
+            _start_new_thread(_bootstrap, (_tls.group, target, entry))
         except BaseException:
             # e.g. "can't create new thread at interpreter shutdown" (3.12+) or
             # a resource limit: nothing was handed off, undo and let the
@@ -198,7 +205,7 @@ def _resume(target: Stacklet) -> None:
                 gc.enable()
             raise
         finally:
-            _thread.stack_size(old)
+            _stack_size(old)
 
 
 def switch(target: Stacklet) -> Any:

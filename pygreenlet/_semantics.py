@@ -21,10 +21,15 @@ except ImportError:  # interpreted, without Cython installed
 
     cython = SimpleNamespace(compiled=False)
 
-if __name__ == "pygreenlet._speedups":  # this file, built by the compiled backend
+if cython.compiled:
+    # compiled, the primitive is fixed when the module is built: _speedups.pxd
+    # cimports it (C calls for a switch); this import gives its Python-level names
     from . import _speedups_prim as _prim  # type: ignore[attr-defined]
 else:
-    from . import _reference as _prim
+    # interpreted, the primitive is chosen where the backends are (_backend.py)
+    from ._backend import primitive_for
+
+    _prim = primitive_for(__name__)
 from ._exceptions import GreenletExit, error  # R45: BaseException / Exception subclasses
 
 # The primitive's functions are called as ``_prim.name(...)``: compiled, the

@@ -9,9 +9,12 @@ import os
 import pytest
 
 import pygreenlet
+from pygreenlet import _backend
 
 STUB = os.path.join(os.path.dirname(pygreenlet.__file__), "_primitive.pyi")
-PRIMITIVES = {"reference": "pygreenlet._reference", "speedups": "pygreenlet._speedups_prim"}
+PRIMITIVES = {
+    name: _backend.PRIMITIVES[module] for name, module in _backend.MODULES.items()
+}
 
 
 def contract_names() -> set[str]:

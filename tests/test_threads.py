@@ -744,3 +744,23 @@ def test_R22_exited_threads_greenlet_looks_active_until_dead_is_read(api, known_
     assert bool(g) and g.gr_frame is not None
     # ...which notices the exit, and from then on it is dead
     assert g.dead and not g and g.gr_frame is None
+
+
+def test_greenlets_do_not_use_a_monkey_patched_thread_module(run_script):
+    """Libraries that monkey-patch (gevent, eventlet) replace _thread's functions after
+    greenlet is imported; greenlets made afterwards must not go through them."""
+    proc = run_script(
+        """
+        import _thread
+        def refuse(*args, **kwargs):
+            raise AssertionError("a patched _thread function was called")
+        for name in ("start_new_thread", "allocate_lock", "stack_size"):
+            setattr(_thread, name, refuse)
+        main = getcurrent()
+        gs = [greenlet(lambda i=i: main.switch(i) * 2) for i in range(5)]
+        assert [g.switch() for g in gs] == list(range(5))
+        assert [g.switch(i) for i, g in enumerate(gs)] == [0, 2, 4, 6, 8]
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
