@@ -99,8 +99,15 @@
 #  include <sanitizer/asan_interface.h>
 #  define PYG_UNPOISON(p, n) __asan_unpoison_memory_region((p), (size_t)(n))
 /* Stale poison below the stack pointer (left by frames of other stacklets
- * that never returned) would make ASan flag CPython's own stack buffers. */
-#  define PYG_UNPOISON_BELOW_SP() __asan_handle_no_return()
+ * that never returned) would make ASan flag CPython's own stack buffers.
+ * ASan's own __asan_handle_no_return clears it, but first calls sigaltstack
+ * with a buffer in its frame, below ours, which may lie in that stale poison:
+ * clear the 64 KiB below us by hand first (only shadow memory is written). */
+#  define PYG_UNPOISON_BELOW_SP() do {                                        \
+        char *pyg_frame_ = (char *)__builtin_frame_address(0);                \
+        PYG_UNPOISON(pyg_frame_ - 65536, 65536);                              \
+        __asan_handle_no_return();                                            \
+    } while (0)
 /* ASan's memcpy interceptor checks the stack bytes we copy on purpose,
  * whatever attribute the caller has: copy them ourselves (volatile, so the
  * compiler cannot turn the loop back into a memcpy call). */
