@@ -15,17 +15,13 @@ REQUIRE = os.environ.get("PYGREENLET_REQUIRE_SPEEDUPS") == "1"
 PURE = os.environ.get("PYGREENLET_PURE") == "1"
 PRIM_SOURCE = os.path.join("_speedups", "_speedups_prim.pyx")
 SEMANTICS_SOURCE = os.path.join("pygreenlet", "_semantics.py")
-HEADERS = [
-    os.path.join("_speedups", name)
-    for name in (
-        "pyg_switch.h",
-        "pyg_pystate.h",
-        "pyg_compat.h",
-        "pyg_type.h",
-        os.path.join("platform", "select.h"),
-        os.path.join("platform", "switch_x86_64_sysv.h"),
-    )
-]
+#: Every C header of the compiled backend: a change to any rebuilds it.
+HEADERS = sorted(
+    os.path.relpath(os.path.join(folder, name), HERE)
+    for folder, _, names in os.walk(os.path.join(HERE, "_speedups"))
+    for name in names
+    if name.endswith(".h")
+)
 
 
 def why_not_compiled() -> str | None:

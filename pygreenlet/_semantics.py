@@ -199,7 +199,7 @@ def _free_orphans() -> None:
             held.append(s)
         else:
             _deactivate(s)
-        del s
+        del s  # the refcount test above must not count this loop's previous state
     _held_orphans.extend(held)
 
 
@@ -428,17 +428,20 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
             ts.switching = False
             _take_back(s, stacklet, run)
             raise
+        # R23: this frame is parked no more, but whatever it held across the
+        # switch (the target, a finished greenlet's last references) must go
+        # now, not when the caller returns: a drop may be the kill of a victim.
         del target, run, s
         origin, me, args, kwargs, exc = payload
-        del payload
+        del payload  # the tuple would keep origin alive after the del below
         ts.current = me
         ts.switching = False
-        del stacklet
+        del stacklet  # our own stacklet: no reason to hold it
         # We were switched to: restore our state (R32).
         s = _st(me)
         _prim.set_context(s.context)
         s.context = None
-        del s, me
+        del s, me  # R23: the running greenlet must not be kept alive by its own frame
     if ts.tracer is not None:  # R28; R3: a switch to oneself is reported too
         exc = _call_tracer(ts, exc, origin, ts.current)
     # Dropping ``origin`` may free it, which may kill it (R23) and run code;
@@ -515,9 +518,9 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
     s.finished = True
     s.stacklet = None
     parent = s.parent
-    del s
+    del s  # R23: the dying greenlet's state holds nothing for us any more
     args = () if exc is not None else (result,)
-    del result
+    del result  # it travels in args; the parent alone decides how long it lives
     while parent is not None:  # R7: try each ancestor until one takes it
         try:
             _check_switch_allowed(parent, ts)
@@ -560,7 +563,7 @@ def _kill_deleteme(ts: _ThreadState) -> None:
             _write_unraisable(g)  # R24
         if _active(_st(g)):
             _report_not_killed(g)
-        del g
+        del g  # R23: the kill is over; the loop must not keep it alive meanwhile
 
 
 def _report_not_killed(g: Any) -> None:
@@ -627,7 +630,7 @@ def _finalize(g: Any) -> None:
         # found it in the middle of a switch of this thread.
         ts.deleteme.append(g)
         return
-    del s
+    del s  # _kill_and_report compares refcounts: this frame must not hold extra ones
     collector = _st(ts.current)
     if collector.pending_kills is not None:
         # R23: dropped by this greenlet while it is the collector of a kill
@@ -642,7 +645,7 @@ def _finalize(g: Any) -> None:
     collector.pending_kills = pending = []
     try:
         _kill_and_report(g, ts)
-        del g
+        del g  # R25: a greenlet that survived its kill is freed when its last holder goes
         while pending:  # in the order they were dropped
             _kill_and_report(pending.pop(0), ts)
     finally:

@@ -12,9 +12,7 @@ import pygreenlet
 from pygreenlet import _backend
 
 STUB = os.path.join(os.path.dirname(pygreenlet.__file__), "_primitive.pyi")
-PRIMITIVES = {
-    name: _backend.PRIMITIVES[module] for name, module in _backend.MODULES.items()
-}
+PRIMITIVES = {name: _backend.PRIMITIVES[module] for name, module in _backend.MODULES.items()}
 
 
 def contract_names() -> set[str]:
@@ -54,3 +52,24 @@ def test_primitive_set_context_refuses_what_is_not_a_context(backend):
         with pytest.raises(TypeError, match="contextvars.Context or None"):
             prim.set_context(bad)
         assert prim.get_context() is before
+
+
+def test_state_fields_are_the_same_in_the_pxd_and_the_py():
+    """The compiled state classes (``_speedups.pxd``) and the interpreted ones
+    (``__slots__`` in ``_semantics.py``) declare the same fields."""
+    import re
+
+    from pygreenlet import _semantics
+
+    here = os.path.dirname(pygreenlet.__file__)
+    with open(os.path.join(here, "_speedups.pxd")) as f:
+        pxd = f.read()
+    for cls in (_semantics._ThreadState, _semantics._State):
+        body = re.search(r"^cdef class %s:\n((?:    .*\n)+)" % cls.__name__, pxd, re.M)
+        assert body, cls.__name__
+        fields = set()
+        for line in body.group(1).splitlines():
+            decl = re.match(r"\s+cdef (?:public |readonly )?\w+ (.*)", line)
+            if decl:
+                fields |= {name.strip() for name in decl.group(1).split(",")}
+        assert fields == set(cls.__slots__), cls.__name__
