@@ -83,11 +83,35 @@ pyg_kill_in_dealloc(PyObject *self)
     return 1;
 }
 
+/* R23: the first kill runs as the type's PEP 442 finalizer: CPython and
+ * Cython call it before a subclass's tp_dealloc clears the subclass's own
+ * fields (a C subclass's kill handler can still read them), and the cyclic
+ * GC calls it while a garbage cycle is still intact.  The interpreter runs
+ * it once per object and handles a resurrection itself. */
+static void
+pyg_greenlet_finalize(PyObject *self)
+{
+    PyObject *et, *ev, *etb;
+    if (!pyg_state_is_live(PYG_STATE_OF(self)))
+        return;
+    PyErr_Fetch(&et, &ev, &etb);  /* R23: the deleter's exception state is kept */
+    (void)pyg_finalize(self);
+    PyErr_Restore(et, ev, etb);
+}
+
 static void
 pyg_greenlet_dealloc(PyObject *self)
 {
-    if (pyg_state_is_live(PYG_STATE_OF(self)) && pyg_kill_in_dealloc(self))
-        return;
+    if (pyg_state_is_live(PYG_STATE_OF(self))) {
+        /* The finalizer first, unless it ran already (this object was killed
+         * and resurrected before, or the finalizer of a Python subclass ran
+         * from subtype_dealloc): it returns -1 if the object lives on. */
+        if (PyObject_CallFinalizerFromDealloc(self) < 0)
+            return;
+        /* Still live: the finalizer had run before; kill it here, again. */
+        if (pyg_state_is_live(PYG_STATE_OF(self)) && pyg_kill_in_dealloc(self))
+            return;
+    }
     pyg_cython_dealloc(self);
 }
 
@@ -194,6 +218,7 @@ pyg_type_init(PyObject *greenlet_type, PyObject *state_type, Py_ssize_t state_of
     pyg_finalize = finalize;
     pyg_cython_dealloc = gt->tp_dealloc;
     gt->tp_dealloc = pyg_greenlet_dealloc;
+    gt->tp_finalize = pyg_greenlet_finalize;
     pyg_cython_clear = gt->tp_clear;
     gt->tp_clear = pyg_greenlet_clear;
     pyg_cython_state_clear = st->tp_clear;
@@ -301,8 +326,9 @@ static int
 pyg_capi_SetParent(PyObject *g, PyObject *parent)
 {
     PyObject *r;
-    if (!PYG_IS_GREENLET(g)) {
-        PyErr_SetString(PyExc_TypeError, "parent must be a greenlet");
+    if (!PYG_IS_GREENLET(g)) {  /* the message of the parent check (R15) */
+        PyErr_Format(PyExc_TypeError, "GreenletChecker: Expected any type of greenlet, not %s",
+                     g != NULL ? Py_TYPE(g)->tp_name : "NULL");
         return -1;
     }
     r = pyg_capi_impl.set_parent(g, parent ? parent : pyg_capi_impl.missing);

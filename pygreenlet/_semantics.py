@@ -245,9 +245,21 @@ def _active(s: _State) -> bool:
 
 
 def _tp_name(g: Any) -> str:
-    """The type's name as upstream's tp_name gives it (R38, R40)."""
+    """The type's name as upstream's tp_name gives it (R38, R40).
+
+    That is ``module.name`` for a type made in C (the greenlet type itself, a
+    C subclass) and ``name`` for a class made by a class statement.
+    """
     cls = type(g)
-    return "%s.%s" % (cls.__module__, cls.__name__) if cls is greenlet else cls.__name__
+    if (
+        cls is greenlet
+        or not getattr(cls, "__flags__", _Py_TPFLAGS_HEAPTYPE) & _Py_TPFLAGS_HEAPTYPE
+    ):
+        return "%s.%s" % (cls.__module__, cls.__name__)
+    return cls.__name__
+
+
+_Py_TPFLAGS_HEAPTYPE = 1 << 9
 
 
 def _pack(args: tuple, kwargs: Any) -> Any:
