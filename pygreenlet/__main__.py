@@ -100,6 +100,13 @@ def main() -> int:
     print("backend:     %s" % pygreenlet.BACKEND)
     print("interpreter: %s %s" % (platform.python_implementation(), platform.python_version()))
     print("platform:    %s %s" % (platform.system(), platform.machine()))
+    print(
+        "C API:       %s" % ("yes" if hasattr(pygreenlet, "_C_API") else "no (reference backend)")
+    )
+    print(
+        "as greenlet: %s"
+        % ("yes (import greenlet gives pygreenlet)" if pygreenlet.standing_in() else "no")
+    )
     failed = 0
     for name, check in CHECKS:
         try:

@@ -97,6 +97,6 @@ def test_main_self_check_passes(forced):
         PYGREENLET_BACKEND=forced,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for line in ("backend:     " + forced, "self-check switch", "ns/switch"):
+    for line in ("backend:     " + forced, "self-check switch", "ns/switch", "as greenlet: no"):
         assert line in proc.stdout
     assert "FAILED" not in proc.stdout
