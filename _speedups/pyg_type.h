@@ -370,6 +370,71 @@ pyg_capi_GetParent(PyObject *g)
     return p;
 }
 
+/* The switch entry of the type (greenlet.switch).  Cython gives a cdef
+ * class's ``def switch(self, *args, **kwargs)`` the METH_VARARGS calling
+ * convention: each call builds a tuple of its arguments, then another without
+ * self, and a keyword dict.  This one is a fast-call method descriptor: the
+ * arguments arrive as an array, become the one tuple the rules take, and a
+ * dict is made only when keywords are passed.  It runs the rules of the base
+ * type's switch (_semantics.py: greenlet.switch, which _capi_switch calls). */
+static PyMethodDef pyg_switch_def;
+static PyObject *pyg_switch_doc;  /* keeps ml_doc's UTF-8 buffer alive */
+
+static PyObject *
+pyg_greenlet_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *tuple, *kwargs = NULL, *r;
+    Py_ssize_t i, nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+
+    if ((tuple = PyTuple_New(nargs)) == NULL)
+        return NULL;
+    for (i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(tuple, i, args[i]);
+    }
+    if (nkw > 0) {
+        if ((kwargs = PyDict_New()) == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        for (i = 0; i < nkw; i++) {
+            if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+                Py_DECREF(kwargs);
+                Py_DECREF(tuple);
+                return NULL;
+            }
+        }
+    }
+    r = pyg_capi_impl.do_switch(self, tuple, kwargs != NULL ? kwargs : Py_None);
+    Py_XDECREF(kwargs);
+    Py_DECREF(tuple);
+    return r;
+}
+
+/* Put pyg_greenlet_switch into the type's dict as "switch", with *doc*. */
+static int
+pyg_install_switch(PyObject *type, PyObject *doc)
+{
+    PyObject *descr;
+    const char *text = NULL;
+    if (doc != Py_None && (text = PyUnicode_AsUTF8(doc)) == NULL)
+        return -1;
+    Py_XINCREF(doc);
+    pyg_switch_doc = doc;
+    pyg_switch_def.ml_name = "switch";
+    pyg_switch_def.ml_meth = (PyCFunction)(void (*)(void))pyg_greenlet_switch;
+    pyg_switch_def.ml_flags = METH_FASTCALL | METH_KEYWORDS;
+    pyg_switch_def.ml_doc = text;
+    if ((descr = PyDescr_NewMethod((PyTypeObject *)type, &pyg_switch_def)) == NULL)
+        return -1;
+    if (pyg_type_setattr(type, PyDescr_NAME(descr), descr) < 0) {
+        Py_DECREF(descr);
+        return -1;
+    }
+    Py_DECREF(descr);
+    return 0;
+}
+
 /* Fill the table; error and exit are the module's exception types. */
 static int
 pyg_capi_init(PyObject *error, PyObject *exit, PyObject *missing, pyg_capi_current_fn current,

@@ -1,79 +1,261 @@
-"""Instructions per switch under valgrind (callgrind): repeatable on a busy machine.
+"""Instructions per operation under valgrind (callgrind): repeatable on a busy machine.
 
-Each backend runs a loop of round trips between two greenlets twice, N and 2N
-times, in a fresh interpreter under ``valgrind --tool=callgrind``; the
-difference of the two totals divided by 2N is the cost of one switch, free of
-start-up costs.  Needs valgrind, and upstream greenlet installed for
+For each operation and backend, a loop runs twice, N and 2N rounds, each in a
+fresh interpreter under ``valgrind --tool=callgrind``; the difference of the
+two totals divided by the operations in N rounds is the cost of one operation,
+free of start-up and tear-down costs (the ``for`` loop's own few instructions
+are included).  Needs valgrind, and upstream greenlet installed for
 ``upstream``.
+
+Operations (``--ops``, default all):
+
+- ``switch``: ping-pong between the main greenlet and a partner, per switch;
+- ``getcurrent``: per call;
+- ``spawn``: create a greenlet, switch into it, it finishes, per greenlet;
+- ``create``: create a greenlet that is never started and drop it, per greenlet;
+- ``throw``: throw into a suspended greenlet that catches and switches back,
+  per round trip;
+- ``deep``: ping-pong between two child greenlets, each ~50 Python frames
+  deep, per switch.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+from typing import NamedTuple
 
-LOOP = """
+#: Imports the backend named by argv[1]; each operation's code then defines run(rounds).
+PRELUDE = """
 import os, sys
 if sys.argv[1] == "upstream":
     import greenlet as api
 else:
     os.environ["PYGREENLET_BACKEND"] = sys.argv[1]
     import pygreenlet as api
+"""
 
+#: Calls run(rounds) with the rounds in argv[2].
+EPILOGUE = """
+run(int(sys.argv[2]))
+"""
+
+
+class Op(NamedTuple):
+    """One measured operation: its loop, and how many operations one round makes."""
+
+    unit: str
+    per_round: int
+    code: str
+
+
+OPS = {
+    "switch": Op(
+        "switch",
+        2,
+        """
 def partner():
     main = api.getcurrent().parent
     while True:
         main.switch()
 
-g = api.greenlet(partner)
-g.switch()
-switch = g.switch
-for _ in range(int(sys.argv[2])):
-    switch()
-"""
+def run(n):
+    g = api.greenlet(partner)
+    g.switch()
+    switch = g.switch
+    for _ in range(n):
+        switch()
+""",
+    ),
+    "getcurrent": Op(
+        "call",
+        1,
+        """
+def run(n):
+    getcurrent = api.getcurrent
+    for _ in range(n):
+        getcurrent()
+""",
+    ),
+    "spawn": Op(
+        "greenlet",
+        1,
+        """
+def nothing():
+    pass
+
+def run(n):
+    greenlet = api.greenlet
+    for _ in range(n):
+        greenlet(nothing).switch()
+""",
+    ),
+    "create": Op(
+        "greenlet",
+        1,
+        """
+def nothing():
+    pass
+
+def run(n):
+    greenlet = api.greenlet
+    for _ in range(n):
+        greenlet(nothing)
+""",
+    ),
+    "throw": Op(
+        "round trip",
+        1,
+        """
+class Bump(Exception):
+    pass
+
+def catcher():
+    main = api.getcurrent().parent
+    while True:
+        try:
+            main.switch()
+        except Bump:
+            pass
+
+def run(n):
+    g = api.greenlet(catcher)
+    g.switch()
+    throw = g.throw
+    for _ in range(n):
+        throw(Bump)
+""",
+    ),
+    "deep": Op(
+        "switch",
+        2,
+        """
+def descend(depth, then):
+    if depth:
+        return descend(depth - 1, then)
+    return then()
+
+def run(n):
+    def ping():
+        switch = second.switch
+        for _ in range(n):
+            switch()
+
+    def pong():
+        switch = first.switch
+        while True:
+            switch()
+
+    first = api.greenlet(lambda: descend(50, ping))
+    second = api.greenlet(lambda: descend(50, pong))
+    first.switch()
+""",
+    ),
+}
 
 
-def total_instructions(backend: str, rounds: int) -> int:
+def child_env() -> dict:
+    """The environment of a measured interpreter: fixed hashing, no stand-in, no backend choice."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    for name in ("PYGREENLET_AS_GREENLET", "PYGREENLET_BACKEND"):
+        env.pop(name, None)
+    return env
+
+
+def total_instructions(op: str, backend: str, rounds: int, keep: str | None = None) -> int:
+    """Instructions of one interpreter running ``op`` for ``rounds`` rounds under callgrind.
+
+    With ``keep``, callgrind's output file is left there as ``OP-BACKEND-ROUNDS.out``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(keep or tmp, "%s-%s-%d.out" % (op, backend, rounds))
         proc = subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
-                "--callgrind-out-file=" + os.path.join(tmp, "out"),
+                "--callgrind-out-file=" + out,
                 sys.executable,
                 "-c",
-                LOOP,
+                PRELUDE + OPS[op].code + EPILOGUE,
                 backend,
                 str(rounds),
             ],
             capture_output=True,
             text=True,
-            check=True,
+            env=child_env(),
+            cwd=tmp,  # not the caller's folder, which -c would put first on sys.path
         )
+    if proc.returncode:
+        raise RuntimeError("%s on %s failed:\n%s" % (op, backend, proc.stderr))
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if found is None:
         raise RuntimeError("no instruction count in valgrind's output:\n" + proc.stderr)
     return int(found.group(1))
 
 
+def per_operation(op: str, backend: str, rounds: int, keep: str | None = None) -> float:
+    """Instructions of one ``op`` on ``backend``: (total at 2N - total at N) / operations at N."""
+    short = total_instructions(op, backend, rounds, keep)
+    long = total_instructions(op, backend, 2 * rounds, keep)
+    return (long - short) / (rounds * OPS[op].per_round)
+
+
+def table(results: dict, backends: list) -> str:
+    """One row per operation: instructions per backend, and each backend's ratio to upstream."""
+    others = [b for b in backends if b != "upstream"] if "upstream" in backends else []
+    header = ["op", "per"] + backends + ["%s/upstream" % b for b in others]
+    rows = [header]
+    for op, counts in results.items():
+        row = [op, OPS[op].unit] + ["%.0f" % counts[b] for b in backends]
+        row += ["%.2fx" % (counts[b] / counts["upstream"]) for b in others]
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    """Measure the chosen operations on the chosen backends; print a table, maybe write JSON."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backends", default="speedups,upstream")
-    parser.add_argument("--rounds", type=int, default=10_000, help="round trips of the short run")
+    parser.add_argument(
+        "--ops", default=",".join(OPS), help="comma-separated, of: " + ", ".join(OPS)
+    )
+    parser.add_argument("--rounds", type=int, default=10_000, help="rounds of the short run")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers there")
+    parser.add_argument("--keep", metavar="DIR", help="keep callgrind's output files in DIR")
     args = parser.parse_args()
-    per_switch = {}
-    for backend in args.backends.split(","):
-        short = total_instructions(backend, args.rounds)
-        long = total_instructions(backend, 2 * args.rounds)
-        per_switch[backend] = (long - short) / (2 * args.rounds)  # two switches per round
-    base = per_switch.get("upstream")
-    for backend, count in per_switch.items():
-        ratio = " (%.2fx upstream)" % (count / base) if base and backend != "upstream" else ""
-        print("%-10s %6.0f instructions per switch%s" % (backend, count, ratio))
+    backends = args.backends.split(",")
+    ops = args.ops.split(",")
+    unknown = [op for op in ops if op not in OPS]
+    if unknown:
+        parser.error("unknown ops: %s (known: %s)" % (", ".join(unknown), ", ".join(OPS)))
+    results = {
+        op: {b: per_operation(op, b, args.rounds, args.keep) for b in backends} for op in ops
+    }
+    print(table(results, backends))
+    if args.json:
+        data = {
+            "python": sys.version.split()[0],
+            "rounds": args.rounds,
+            "ops": {op: {"per": OPS[op].unit, "instructions": results[op]} for op in ops},
+        }
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
     return 0
 
 

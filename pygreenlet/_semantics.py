@@ -1253,6 +1253,8 @@ if cython.compiled:
         cython.address(_capi_flags),
         cython.address(_capi_parent),
     )
+    # greenlet.switch as a fast-call method (its rules are the def above)
+    pyg_install_switch(greenlet, greenlet.__dict__["switch"].__doc__)  # noqa: F821
     #: The C API (pygreenlet/include/pygreenlet.h), as ``pygreenlet._C_API``.
     _C_API = pyg_capi_capsule(0)  # noqa: F821
     #: The same table, as ``greenlet._C_API`` while pygreenlet stands in for greenlet.

@@ -44,6 +44,7 @@ cdef _set_state(object g, _State s)
 cdef int _finalize_in_dealloc(object g) noexcept
 cdef object _capi_getcurrent()
 cdef object _capi_switch(object g, tuple args, object kwargs)
+cdef object _throw(object g, object typ, object val, object tb)
 cdef object _capi_throw(object g, object typ, object val, object tb)
 cdef object _capi_set_parent(object g, object parent)
 cdef int _capi_flags(object g) except -1
@@ -81,6 +82,7 @@ cdef extern from "pyg_type.h":
                       pyg_capi_setparent_fn set_parent, pyg_capi_flags_fn flags,
                       pyg_capi_parent_fn parent) except -1
     object pyg_capi_capsule(int dropin)
+    int pyg_install_switch(object type, object doc) except -1
     int pyg_trash_delete_nesting()
     object pyg_thread_state_dict()
 
