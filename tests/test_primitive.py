@@ -61,8 +61,9 @@ def test_state_fields_are_the_same_in_the_pxd_and_the_py():
 
     from pygreenlet import _semantics
 
-    here = os.path.dirname(pygreenlet.__file__)
-    with open(os.path.join(here, "_speedups.pxd")) as f:
+    # the source tree's .pxd (wheels do not ship it)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pygreenlet", "_speedups.pxd")) as f:
         pxd = f.read()
     for cls in (_semantics._ThreadState, _semantics._State):
         body = re.search(r"^cdef class %s:\n((?:    .*\n)+)" % cls.__name__, pxd, re.M)
