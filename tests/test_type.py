@@ -586,4 +586,5 @@ def test_R48_subclass_keeps_the_layout_and_adds_its_own(api):
     g.extra = 1
     g.other = 2  # the base's __dict__ still works
     assert g.switch() == 5 and g.extra == 1 and g.__dict__ == {"other": 2}
-    assert Sub.__basicsize__ > api.greenlet.__basicsize__
+    if not PYPY:  # PyPy's types have no C layout to compare
+        assert Sub.__basicsize__ > api.greenlet.__basicsize__
