@@ -27,11 +27,16 @@ extensions = [
 ]
 
 
-def python_inventory() -> str:
-    """The local objects.inv of Python's docs: the build cannot reach docs.python.org.
+PYTHON_DOCS = "https://docs.python.org/3"
 
-    Debian's ``python3-doc`` package provides it (``.ci/run`` installs it);
-    ``PYGREENLET_PYTHON_INVENTORY`` names another file.
+
+def python_inventory() -> str | None:
+    """Where the objects.inv of Python's docs comes from, for references to them.
+
+    A local file if there is one (Debian's ``python3-doc`` package has it, and
+    ``.ci/run`` installs it; ``PYGREENLET_PYTHON_INVENTORY`` names another),
+    else None: intersphinx fetches it from docs.python.org, if that can be
+    reached.  If neither works, the build stops with one sentence saying so.
     """
     candidates = [os.environ.get("PYGREENLET_PYTHON_INVENTORY", "")]
     candidates += ["/usr/share/doc/python3/html/objects.inv"]
@@ -41,13 +46,22 @@ def python_inventory() -> str:
     for path in candidates:
         if path and os.path.exists(path):
             return path
-    raise RuntimeError(
-        "no local inventory of Python's documentation: install Debian's python3-doc "
-        "or set PYGREENLET_PYTHON_INVENTORY to an objects.inv"
-    )
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(PYTHON_DOCS + "/objects.inv", timeout=10):
+            return None
+    except OSError:
+        from sphinx.errors import ConfigError
+
+        raise ConfigError(
+            "docs: Python's objects.inv is neither on this machine nor reachable at "
+            "%s/objects.inv: install Debian's python3-doc, or set "
+            "PYGREENLET_PYTHON_INVENTORY to a copy of it" % PYTHON_DOCS
+        ) from None
 
 
-intersphinx_mapping = {"python": ("https://docs.python.org/3", python_inventory())}
+intersphinx_mapping = {"python": (PYTHON_DOCS, python_inventory())}
 autodoc_member_order = "bysource"
 nitpicky = True
 nitpick_ignore = [("py:class", "Any"), ("py:class", "Callable")]
