@@ -45,12 +45,12 @@ pyg_state_is_live(PyObject *s)
         && !PYG_INT_FIELD(s, pyg_is_main_off);
 }
 
-/* R23: the kill on collection runs in tp_dealloc, as upstream's does, so that
- * nothing can skip it (a subclass's __del__ runs before it, from
- * subtype_dealloc) and it happens every time the object loses its last
- * reference (a greenlet resurrected by its kill and dropped again is killed
- * again: PEP 442 finalizers run once per object, which is why this is not a
- * __del__).  Returns 1 if the object was resurrected and must not be freed. */
+/* R23: a kill on collection from tp_dealloc, as upstream's, for when the
+ * finalizer below cannot do it: a PEP 442 finalizer runs once per object, but
+ * a greenlet resurrected by its kill and dropped again is killed again, and a
+ * Python subclass's __del__ replaces the finalizer but must not skip the kill
+ * (subtype_dealloc runs that __del__, then calls our tp_dealloc).  Returns 1
+ * if the object was resurrected and must not be freed. */
 static int
 pyg_kill_in_dealloc(PyObject *self)
 {
