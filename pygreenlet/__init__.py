@@ -5,32 +5,32 @@ from __future__ import annotations
 import os as _os
 
 from ._backend import BACKEND
-from ._backend import load as _load
 
-__version__ = "0.1.0"
-
-_api = _load()
-greenlet = _api.greenlet
-getcurrent = _api.getcurrent
-settrace = _api.settrace
-gettrace = _api.gettrace
-GreenletExit = _api.GreenletExit
-error = _api.error
-if hasattr(_api, "_C_API"):
-    #: The C API (compiled backend only): see :func:`get_include`.
-    _C_API = _api._C_API
-del _api, _load
-
-# upstream's module-level names, for code that imports pygreenlet as greenlet
-from ._greenlet import (  # noqa: E402
+# The API of the backend in use; _greenlet takes it from _backend.load() and
+# adds upstream's module-level names, for code that imports pygreenlet as greenlet.
+from ._greenlet import (
     CLOCKS_PER_SEC,
     GREENLET_USE_CONTEXT_VARS,
     GREENLET_USE_GC,
     GREENLET_USE_TRACING,
+    GreenletExit,
     enable_optional_cleanup,
+    error,
     get_clocks_used_doing_optional_cleanup,
+    getcurrent,
+    gettrace,
+    greenlet,
+    settrace,
 )
-from ._standin import as_greenlet, standing_in  # noqa: E402
+from ._greenlet import _api as _backend_api
+from ._standin import as_greenlet, standing_in
+
+__version__ = "0.1.0"
+
+if hasattr(_backend_api, "_C_API"):
+    #: The C API (compiled backend only): see :func:`get_include`.
+    _C_API = _backend_api._C_API
+del _backend_api
 
 
 def get_include() -> str:

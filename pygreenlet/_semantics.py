@@ -121,11 +121,13 @@ class _State:
         self.pending_kills: Any = None
 
     def __del__(self) -> None:
-        # R23: the greenlet object is gone but its stack may not be: it survived
-        # a kill by resurrection and was dropped again (Python runs a __del__
-        # once per object, so no second GreenletExit).  Its stack is freed at
-        # the next API call, unless the greenlet's own finalizer, which the GC
-        # may run after this one, kills it first.
+        # R23: the greenlet object is gone but its stack may not be: it was
+        # freed without a kill (interpreted: it survived a kill by resurrection
+        # and was dropped again, and Python runs its __del__ once per object;
+        # compiled, tp_dealloc kills it again, so only a collection of a cycle
+        # that frees this state before its greenlet gets here).  Its stack is
+        # freed at the next API call, unless the greenlet's own finalizer,
+        # which the GC may run after this one, kills it first.
         if self.started and not self.finished and not self.is_main:
             _orphans.append(self)
 

@@ -80,8 +80,6 @@ def _make_modules() -> None:
     package._greenlet = private
     package.__path__ = []  # a package, as upstream's (its submodule is answered above)
     package.__file__ = package_file
-    #: Where to look to tell the stand-in from the real greenlet.
-    package.__pygreenlet__ = sys.modules["pygreenlet"]
     for module in (package, private):
         module.__spec__ = importlib.machinery.ModuleSpec(
             module.__name__, _FINDER, is_package=module is package

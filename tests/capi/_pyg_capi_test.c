@@ -29,15 +29,12 @@ static PyObject *
 broken(const char *what)
 {
     PyObject *stray = NULL; /* keep a stray exception visible in the message */
-#if PY_VERSION_HEX >= 0x030C0000
-    stray = PyErr_GetRaisedException();
-#else
     PyObject *type = NULL, *tb = NULL;
+    /* PyErr_Fetch works on every supported version (no version test here) */
     PyErr_Fetch(&type, &stray, &tb);
     PyErr_NormalizeException(&type, &stray, &tb);
     Py_XDECREF(type);
     Py_XDECREF(tb);
-#endif
     if (stray != NULL) {
         PyErr_Format(PyExc_SystemError, "%s (stray exception: %R)", what, stray);
         Py_DECREF(stray);
