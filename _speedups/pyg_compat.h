@@ -108,17 +108,35 @@ typedef _PyCFrame pyg_cframe_t;
 #  endif
 #endif
 
-#if PYG_CSTACK_FRAMES
+/* The layouts of _PyInterpreterFrame and PyFrameObject (3.11+) are internal:
+ * relinking parked chains (PYG_CSTACK_FRAMES) and handing frames over to
+ * their frame objects when a stacklet is discarded (PYG_INTERP_FRAMES,
+ * docs/internals/hazards.rst: frames that outlive their stack) need them. */
+#if PYG_INTERP_FRAMES
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1
 #  endif
 #  include "internal/pycore_frame.h"
 #endif
 
-#if PYG_INTERP_FRAMES && !PYG_CSTACK_FRAMES
-/* 3.11: _PyInterpreterFrame is opaque in the public headers; we only hold
- * pointers to it there. */
-struct _PyInterpreterFrame;
+/* 3.9/3.10: PyFrameObject's fields (f_back, f_gen) are in frameobject.h,
+ * which Python.h does not include. */
+#if PYG_TSTATE_FRAME
+#  include <frameobject.h>
+#endif
+
+/* The code object of an interpreter frame: f_code until 3.12, f_executable
+ * (a strong reference that may be a code object or None) from 3.13. */
+#if PY_VERSION_HEX >= 0x030D0000
+#  define PYG_IFRAME_CODE(f)        ((PyCodeObject *)(f)->f_executable)
+#elif PYG_INTERP_FRAMES
+#  define PYG_IFRAME_CODE(f)        ((f)->f_code)
+#endif
+/* Its function: f_func (a PyFunctionObject *) in 3.11, f_funcobj from 3.12. */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define PYG_IFRAME_FUNC(f)        ((f)->f_funcobj)
+#elif PYG_INTERP_FRAMES
+#  define PYG_IFRAME_FUNC(f)        ((PyObject *)(f)->f_func)
 #endif
 
 #endif /* PYG_COMPAT_H */

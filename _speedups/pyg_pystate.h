@@ -301,6 +301,129 @@ pyg_pystate_fresh(PyThreadState *ts, void *cframe)
 #endif
 }
 
+/* --- frames that outlive their stacklet (3.11+) ---------------------------
+ * A discarded stacklet (its thread exited, or it was freed without a kill)
+ * frees its data-stack chunks, where its interpreter frames live.  A frame
+ * object that someone still holds (sys._getframe(), a traceback, a gr_frame
+ * taken earlier) points into them: hand such frames over to their frame
+ * objects first, as CPython does for a frame whose function returns while
+ * its frame object lives on.  Generators that were running in the stacklet
+ * can never resume: they are marked finished (docs/internals/hazards.rst:
+ * frames that outlive their stack). */
+#if PYG_INTERP_FRAMES
+/* Move interpreter frame `f` (in a chunk) into its frame object `fo`. */
+static void
+pyg_frame_take_ownership(PyFrameObject *fo, struct _PyInterpreterFrame *f)
+{
+    int nlocals = PYG_IFRAME_CODE(f)->co_nlocalsplus;
+    struct _PyInterpreterFrame *copy;
+    PyFrameObject *back;
+    /* A frame that called into C (our switch, a C function that called
+     * Python) has no recorded stack depth (-1): its value stack lives in
+     * the abandoned C frame of its eval loop.  Keep the locals only (the
+     * value stack's references are lost with the chunk). */
+    if (f->stacktop < nlocals)
+        f->stacktop = nlocals;
+    /* f_back is materialized from the link before the frame moves: the
+     * frame below gets a frame object too and is handed over next. */
+    back = PyFrame_GetBack(fo);             /* new reference, or NULL */
+    if (back == NULL && PyErr_Occurred())
+        PyErr_Clear();
+    copy = (struct _PyInterpreterFrame *)fo->_f_frame_data;
+    memcpy(copy, f, (size_t)((char *)&f->localsplus[f->stacktop] - (char *)f));
+    copy->owner = FRAME_OWNED_BY_FRAME_OBJECT;
+    copy->previous = NULL;
+    copy->frame_obj = NULL;                 /* as CPython's own hand-over */
+    fo->f_frame = copy;
+    if (fo->f_back == NULL)
+        fo->f_back = back;                  /* takes the reference */
+    else
+        Py_XDECREF(back);
+    if (!PyObject_GC_IsTracked((PyObject *)fo))
+        PyObject_GC_Track((PyObject *)fo);
+}
+
+/* Release what a frame nobody can see any more holds, as CPython does when a
+ * frame is cleared: its locals, cells, function, code.  Its value stack is
+ * not: a frame that was calling C when parked has no recorded depth, so
+ * what was on it stays referenced (docs/internals/hazards.rst). */
+static void
+pyg_frame_clear(struct _PyInterpreterFrame *f)
+{
+    int i, nlocals = PYG_IFRAME_CODE(f)->co_nlocalsplus;
+    PyObject *code = (PyObject *)PYG_IFRAME_CODE(f), *func = PYG_IFRAME_FUNC(f);
+    PyObject *locals = f->f_locals;
+    f->f_locals = NULL;
+    f->stacktop = 0;
+    for (i = 0; i < nlocals; i++)
+        Py_CLEAR(f->localsplus[i]);
+    Py_XDECREF(locals);
+    Py_XDECREF(func);
+    Py_XDECREF(code);
+}
+
+static void
+pyg_detach_frames(PyObject *top_frame)
+{
+    struct _PyInterpreterFrame *f = ((PyFrameObject *)top_frame)->f_frame;
+    int was_enabled = PyGC_Disable();       /* no finalizer sees a half-moved chain */
+    Py_DECREF(top_frame);                   /* ours; f->frame_obj still holds it */
+    while (f != NULL) {
+        struct _PyInterpreterFrame *next = f->previous;
+        PyFrameObject *fo = f->frame_obj;
+        if (f->owner == FRAME_OWNED_BY_GENERATOR) {
+            /* Running here when the stacklet was dropped: it is over. */
+            PyGenObject *gen = _PyFrame_GetGenerator(f);
+            int nlocals = PYG_IFRAME_CODE(f)->co_nlocalsplus;
+            if (f->stacktop < nlocals)
+                f->stacktop = nlocals;      /* its locals are freed with it */
+            f->previous = NULL;
+            gen->gi_frame_state = FRAME_COMPLETED;
+        }
+        else if (f->owner == FRAME_OWNED_BY_THREAD) {
+            f->frame_obj = NULL;
+            if (fo != NULL && Py_REFCNT(fo) > 1 && !_PyFrame_IsIncomplete(f))
+                pyg_frame_take_ownership(fo, f);   /* fo owns the references now */
+            else
+                pyg_frame_clear(f);
+            Py_XDECREF(fo);                 /* the interpreter frame's reference */
+        }
+        f = next;
+    }
+    if (was_enabled)
+        PyGC_Enable();
+}
+#endif
+
+#if PYG_TSTATE_FRAME
+/* 3.9/3.10: frames are heap objects, and every running one but a
+ * generator's is also held by the C function that evaluates it (released
+ * when it returns).  Those functions are on the abandoned stack: drop their
+ * references, so that the chain is freed once nobody else holds it. */
+static void
+pyg_release_frames(PyObject *top_frame)
+{
+    PyFrameObject *f = (PyFrameObject *)top_frame;   /* our reference */
+    while (f != NULL) {
+        PyFrameObject *next = f->f_back;
+        if (f->f_gen != NULL) {
+            /* A generator that was running here: it can never resume.  Its
+             * link to its caller goes (as when it yields), the reference
+             * passing to us. */
+            f->f_back = NULL;
+        }
+        else {
+            Py_XINCREF(next);
+            Py_DECREF(f);                   /* its evaluator's; ours keeps it */
+            if (Py_REFCNT(f) > 1 && !PyObject_GC_IsTracked((PyObject *)f))
+                PyObject_GC_Track((PyObject *)f);   /* as the evaluator would */
+        }
+        Py_DECREF(f);                       /* ours: may free f, never next */
+        f = next;
+    }
+}
+#endif
+
 /* Drop everything a parked, finished or discarded stacklet still holds.
  * `free_datastack` is 0 during interpreter finalization, when frame objects
  * pointing into the chunks may still be deallocated later. */
@@ -311,8 +434,20 @@ pyg_pystate_clear(pyg_pystate_t *s, int free_datastack)
 #if PYG_DATASTACK
     _PyStackChunk *chunk = s->datastack_chunk;
     s->datastack_chunk = NULL;
-    if (chunk != NULL && free_datastack)
+    if (chunk != NULL && free_datastack) {
+        if (s->top_frame != NULL) {         /* parked: its frames are in the chunks */
+            tmp = s->top_frame;
+            s->top_frame = NULL;
+            pyg_detach_frames(tmp);
+        }
         pyg_free_datastack(chunk);
+    }
+#elif PYG_TSTATE_FRAME
+    if (s->top_frame != NULL && free_datastack) {   /* parked: drop its frames */
+        tmp = s->top_frame;
+        s->top_frame = NULL;
+        pyg_release_frames(tmp);
+    }
 #else
     (void)free_datastack;
 #endif

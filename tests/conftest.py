@@ -138,6 +138,25 @@ def capable(backend: str):
 
 
 @pytest.fixture
+def upstream_bug(capable, request: pytest.FixtureRequest):
+    """Mark this test as an xfail on upstream greenlet, for a defect of upstream's.
+
+    The test states what pygreenlet does; on upstream greenlet (the backend
+    without the ``pygreenlet`` capability) it must fail (strict), so that a
+    fix there shows up.  Only for crashes and similar defects of upstream's;
+    ``intermittent=True`` for a crash upstream does not have on every run.
+    """
+
+    def mark(reason: str, intermittent: bool = False) -> None:
+        if not capable("pygreenlet"):
+            request.applymarker(
+                pytest.mark.xfail(reason="upstream: " + reason, strict=not intermittent)
+            )
+
+    return mark
+
+
+@pytest.fixture
 def pygreenlet_only(backend: str) -> None:
     """Skip for upstream greenlet: for tests of pygreenlet's own additions."""
     if "pygreenlet" not in CAPABILITIES[backend]:

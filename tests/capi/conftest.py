@@ -80,19 +80,3 @@ def capi_script(run_script, capsule: object, api: ModuleType, capi_builder: Buil
         return run_script(prelude + textwrap.dedent(code), timeout=timeout)
 
     return run
-
-
-@pytest.fixture
-def upstream_bug(capable, request: pytest.FixtureRequest):
-    """Mark this test as a strict xfail on upstream greenlet, for a defect of upstream's.
-
-    The test states what pygreenlet does; on upstream greenlet (the backend
-    without the ``pygreenlet`` capability) it must fail (strict), so that a
-    fix there shows up.  Only for crashes and similar defects of upstream's.
-    """
-
-    def mark(reason: str) -> None:
-        if not capable("pygreenlet"):
-            request.applymarker(pytest.mark.xfail(reason="upstream: " + reason, strict=True))
-
-    return mark
