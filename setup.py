@@ -72,6 +72,16 @@ def extensions() -> list:
             extra_link_args=link,
         ),
     ]
+    # Cython finds the augmenting _speedups.pxd by module name, but its
+    # dependency check looks for _semantics.pxd: regenerate by hand.
+    generated = os.path.join(HERE, SEMANTICS_SOURCE[: -len(".py")] + ".c")
+    if os.path.exists(generated):
+        made = os.path.getmtime(generated)
+        if any(
+            os.path.getmtime(os.path.join(HERE, p)) > made
+            for p in ("pygreenlet/_speedups.pxd", "pygreenlet/_speedups_prim.pxd")
+        ):
+            os.remove(generated)
     return cythonize(
         exts,
         language_level=3,

@@ -37,6 +37,8 @@ cdef extern from "pyg_switch.h":
     void pyg_switch(pyg_thread_t *th, pyg_stacklet_t *target)
     void pyg_stacklet_discard(pyg_stacklet_t *s, int free_datastack)
     void pyg_stacklet_dealloc(pyg_stacklet_t *s, int free_datastack)
+    void pyg_enter_tracing()
+    void pyg_leave_tracing()
     object pyg_get_context()
     void pyg_set_context(object ctx)
     int pyg_is_finalizing()
@@ -244,6 +246,16 @@ cpdef object set_context(object ctx):
         raise TypeError("set_context() needs a contextvars.Context or None, not %s"
                         % type(ctx).__name__)
     pyg_set_context(ctx)
+
+
+cpdef object enter_tracing():
+    """Suspend the running thread's trace and profile hooks (they stay set)."""
+    pyg_enter_tracing()
+
+
+cpdef object leave_tracing():
+    """Undo one enter_tracing()."""
+    pyg_leave_tracing()
 
 
 cdef _init():

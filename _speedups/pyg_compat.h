@@ -90,6 +90,11 @@
 
 /* --- small API differences -------------------------------------------------- */
 
+/* PyThreadState_EnterTracing()/LeaveTracing() suspend the interpreter's trace
+ * and profile hooks for one thread (public API from 3.11);
+ * before, the same is done on tstate->tracing and use_tracing by hand. */
+#define PYG_ENTER_TRACING_API       (PY_VERSION_HEX >= 0x030B0000)
+
 /* Py_IsFinalizing() is public from 3.13; _Py_IsFinalizing() before (GH-108014). */
 #define PYG_PUBLIC_IS_FINALIZING    (PY_VERSION_HEX >= 0x030D0000)
 

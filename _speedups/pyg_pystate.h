@@ -481,6 +481,42 @@ pyg_pystate_clear(pyg_pystate_t *s, int free_datastack)
 #  define PYG_GET_USE_TRACING(ts)     0
 #  define PYG_SET_USE_TRACING(ts, v)  ((void)(v))
 #endif
+/* Where "a hook is set" is cached before 3.11: the C frame record (3.10) or
+ * the thread state (3.9). */
+#if PYG_CFRAME_USE_TRACING
+#  define PYG_SET_USE_TRACING_FLAG(ts, v)  ((ts)->cframe->use_tracing = (v))
+#elif !PYG_ENTER_TRACING_API
+#  define PYG_SET_USE_TRACING_FLAG(ts, v)  ((ts)->use_tracing = (v))
+#endif
+
+/* R28: the greenlet tracer runs with the thread's own trace and profile
+ * hooks suspended, not removed: inside it sys.gettrace() still answers, a
+ * sys.settrace() made there stays, and a C profiler (cProfile) is never
+ * handed back through sys.setprofile().  The same as CPython does around a
+ * call of a trace function. */
+static inline void
+pyg_enter_tracing(void)
+{
+    PyThreadState *ts = PyThreadState_GET();
+#if PYG_ENTER_TRACING_API
+    PyThreadState_EnterTracing(ts);
+#else
+    ts->tracing++;
+    PYG_SET_USE_TRACING_FLAG(ts, 0);
+#endif
+}
+
+static inline void
+pyg_leave_tracing(void)
+{
+    PyThreadState *ts = PyThreadState_GET();
+#if PYG_ENTER_TRACING_API
+    PyThreadState_LeaveTracing(ts);
+#else
+    ts->tracing--;
+    PYG_SET_USE_TRACING_FLAG(ts, ts->c_tracefunc != NULL || ts->c_profilefunc != NULL);
+#endif
+}
 
 /* contextvars: the running thread's Context, bumping context_ver on change
  * so that ContextVar caches notice (as CPython's own context switches do). */

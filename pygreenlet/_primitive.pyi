@@ -52,3 +52,13 @@ def get_context() -> Any:
 
 def set_context(ctx: Any) -> None:
     """Make *ctx* (a Context or None) the running thread's context."""
+
+def enter_tracing() -> None:
+    """Suspend the running thread's trace and profile hooks, which stay set (R28).
+
+    Code run until leave_tracing() is not seen by sys.settrace/sys.setprofile
+    hooks; sys.gettrace() still returns the hook, and a hook set meanwhile stays.
+    """
+
+def leave_tracing() -> None:
+    """Undo one enter_tracing()."""

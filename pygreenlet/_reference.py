@@ -132,8 +132,10 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
     if stacklet._gc_enable:
         gc.enable()
     del group
-    sys.settrace(stacklet._trace)
-    sys.setprofile(stacklet._profile)
+    if _settable(stacklet._trace):
+        sys.settrace(stacklet._trace)
+    if _settable(stacklet._profile):
+        sys.setprofile(stacklet._profile)
     try:
         target = entry()
     except _Unwind:
@@ -157,6 +159,16 @@ def _carry_tracing(target: Stacklet) -> None:
     # (so shared by all greenlets of a thread) on CPython greenlet: carry them.
     target._trace = sys.gettrace()
     target._profile = sys.getprofile()
+
+
+def _settable(hook: Any) -> bool:
+    """Whether sys.settrace/sys.setprofile can install *hook* (or remove one, for None).
+
+    A C-level hook (cProfile's profiler before 3.12) shows up in
+    sys.getprofile() as an object that is not callable: it is neither carried
+    to another greenlet's thread nor replaced there ("c-hooks").
+    """
+    return hook is None or callable(hook)
 
 
 def current() -> Stacklet:
@@ -229,10 +241,13 @@ def switch(target: Stacklet) -> Any:
     del target
     wait()
     me._frame = None
-    if sys.gettrace() is not me._trace:
+    hook = sys.gettrace()
+    if hook is not me._trace and _settable(hook) and _settable(me._trace):
         sys.settrace(me._trace)
-    if sys.getprofile() is not me._profile:
+    hook = sys.getprofile()
+    if hook is not me._profile and _settable(hook) and _settable(me._profile):
         sys.setprofile(me._profile)
+    del hook
     value, me._value = me._value, None
     if value is _UNWIND:
         raise _Unwind
@@ -263,6 +278,56 @@ def frame(stacklet: Stacklet) -> Any:
 def stack_saved(stacklet: Stacklet) -> int:
     """Bytes of C stack saved to the heap: always 0 here (each stacklet has its own thread)."""
     return 0
+
+
+# --- tracing suspended around the greenlet tracer (R28) ---------------------------------
+# CPython 3.11+ has PyThreadState_EnterTracing/LeaveTracing, reached through
+# ctypes.  Elsewhere (older CPython, PyPy) only hooks set from Python can be
+# taken off and put back: a C-level profiler (cProfile) cannot be handed back
+# through sys.setprofile, so it stays in place and sees the tracer's code
+# (the "c-hooks" difference).
+
+if sys.implementation.name == "cpython" and sys.version_info >= (3, 11):
+    _enter_tracing = ctypes.pythonapi.PyThreadState_EnterTracing
+    _enter_tracing.argtypes = [ctypes.c_void_p]
+    _enter_tracing.restype = None
+    _leave_tracing = ctypes.pythonapi.PyThreadState_LeaveTracing
+    _leave_tracing.argtypes = [ctypes.c_void_p]
+    _leave_tracing.restype = None
+    _get_tstate = ctypes.pythonapi.PyThreadState_Get
+    _get_tstate.restype = ctypes.c_void_p
+
+    def enter_tracing() -> None:
+        """Suspend the running thread's trace and profile hooks (they stay set)."""
+        _enter_tracing(_get_tstate())
+
+    def leave_tracing() -> None:
+        """Undo one enter_tracing()."""
+        _leave_tracing(_get_tstate())
+
+else:
+
+    def _from_python(hook: Any) -> bool:
+        return hook is not None and _settable(hook)
+
+    def enter_tracing() -> None:
+        """Suspend the running thread's trace and profile hooks set from Python."""
+        saved = (sys.gettrace(), sys.getprofile())
+        if not hasattr(_tls, "tracing"):
+            _tls.tracing = []
+        _tls.tracing.append(saved)
+        if _from_python(saved[0]):
+            sys.settrace(None)
+        if _from_python(saved[1]):
+            sys.setprofile(None)
+
+    def leave_tracing() -> None:
+        """Undo one enter_tracing(); a hook set meanwhile stays."""
+        trace, profile = _tls.tracing.pop()
+        if _from_python(trace) and sys.gettrace() is None:
+            sys.settrace(trace)
+        if _from_python(profile) and sys.getprofile() is None:
+            sys.setprofile(profile)
 
 
 # --- contextvars: the current thread's context object ---------------------------------
@@ -297,8 +362,10 @@ else:
 
     _ts_get = ctypes.pythonapi.PyThreadState_Get
     _ts_get.restype = ctypes.c_void_p
+    # Both take addresses: a py_object argument is converted by Python code,
+    # which fails (ArgumentError) at the recursion limit.
     _incref = ctypes.pythonapi.Py_IncRef
-    _incref.argtypes = [ctypes.py_object]
+    _incref.argtypes = [ctypes.c_void_p]
     _decref = ctypes.pythonapi.Py_DecRef
     _decref.argtypes = [ctypes.c_void_p]
 
@@ -327,10 +394,10 @@ else:
 
     def get_context() -> Any:
         """Return the running thread's Context object itself, or None if it has none."""
-        addr = ctypes.c_void_p.from_address(_ts_get() + _CTX_OFFSET).value
-        if not addr:
+        where = _ts_get() + _CTX_OFFSET
+        if not ctypes.c_void_p.from_address(where).value:
             return None
-        return ctypes.cast(addr, ctypes.py_object).value
+        return ctypes.py_object.from_address(where).value  # (no call that converts arguments)
 
     def set_context(ctx: Any) -> None:
         """Make *ctx* (a Context or None) the running thread's context."""
@@ -339,7 +406,7 @@ else:
         slot = ctypes.c_void_p.from_address(ts + _CTX_OFFSET)
         old = slot.value
         if ctx is not None:
-            _incref(ctx)
+            _incref(id(ctx))
         slot.value = None if ctx is None else id(ctx)
         ctypes.c_uint64.from_address(ts + _CTX_OFFSET + 8).value += 1
         if old:

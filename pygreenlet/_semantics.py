@@ -328,25 +328,19 @@ def _call_tracer(ts: _ThreadState, exc: Any, origin: Any, target: Any) -> Any:
 
     Returns the exception to raise in the target: the pending one, or the
     tracer's own if it raised (R31: the tracer is then removed).  Like
-    upstream (which runs it under PyThreadState_EnterTracing), the tracer's own
-    code is hidden from sys.settrace/sys.setprofile hooks (R28).
+    upstream (PyThreadState_EnterTracing), the tracer runs with the thread's
+    sys.settrace/sys.setprofile hooks suspended, not removed (R28): they do
+    not see its code, sys.gettrace() still answers, one set there stays.
     """
     tracer = ts.tracer
-    sys_trace, sys_profile = sys.gettrace(), sys.getprofile()
-    if sys_trace is not None:
-        sys.settrace(None)
-    if sys_profile is not None:
-        sys.setprofile(None)
+    _prim.enter_tracing()
     try:
         tracer("throw" if exc is not None else "switch", (origin, target))  # R29
     except BaseException as e:  # R31
         ts.tracer = None
         return e
     finally:
-        if sys_trace is not None:
-            sys.settrace(sys_trace)
-        if sys_profile is not None:
-            sys.setprofile(sys_profile)
+        _prim.leave_tracing()
     return exc
 
 
@@ -479,7 +473,12 @@ def _take_back(s: _State, stacklet: Any, run: Any) -> None:
 
 
 def _bootstrap() -> Any:
-    """The body of every started greenlet, on its own primitive context (R2, R4-R6)."""
+    """The body of every started greenlet, on its own primitive context (R2, R4-R6).
+
+    Whatever is raised here, by run or by this function itself (a
+    RecursionError when the greenlet starts at the recursion limit), is handed
+    to the parent (R5); nothing may escape to the primitive.
+    """
     origin, me, args, kwargs, exc, run = _prim.take()
     ts = _prim.get_thread_data()
     ts.current = me
@@ -487,22 +486,28 @@ def _bootstrap() -> Any:
     s = _st(me)
     _prim.set_context(s.context)  # R32: a new greenlet has no context unless one was set
     s.context = None
-    if ts.tracer is not None:
-        exc = _call_tracer(ts, exc, origin, me)  # R30: before run is called
+    try:
+        if ts.tracer is not None:
+            exc = _call_tracer(ts, exc, origin, me)  # R30: before run is called
+    except BaseException as e:
+        exc = e
     del origin, me, s  # R23: this frame must not keep its own greenlet alive
     result: Any = None
-    if exc is None:
-        try:
-            result = run(*args, **kwargs) if kwargs else run(*args)  # R2
-        except GreenletExit as e:  # R6
-            # As upstream: before 3.12 the value has no traceback (upstream
-            # fetched the exception as type, value and traceback apart); from
-            # 3.12 it keeps the frames of run, not this frame's entry.
-            result = e.with_traceback(e.__traceback__.tb_next if _EXIT_KEEPS_TRACEBACK else None)
-        except BaseException as e:  # R5
-            exc = e.with_traceback(e.__traceback__.tb_next)  # drop this frame
-    elif isinstance(exc, GreenletExit):  # R12: never ran; GreenletExit is a value
-        result, exc = exc, None
+    try:
+        if exc is None:
+            try:
+                result = run(*args, **kwargs) if kwargs else run(*args)  # R2
+            except GreenletExit as e:  # R6
+                # As upstream: before 3.12 the value has no traceback (upstream
+                # fetched the exception as type, value and traceback apart); from
+                # 3.12 it keeps the frames of run, not this frame's entry.
+                result = _without_entry_frame(e, _EXIT_KEEPS_TRACEBACK)
+            except BaseException as e:  # R5
+                exc = _without_entry_frame(e, True)
+        elif isinstance(exc, GreenletExit):  # R12: never ran; GreenletExit is a value
+            result, exc = exc, None
+    except BaseException as e:  # raised by this function itself: R5 all the same
+        result, exc = None, e
     del run, args, kwargs
     # R23: this frame must not hold the outcome when it ends.  The frames of
     # run in the exception's traceback point back to this one (f_back): an
@@ -511,6 +516,26 @@ def _bootstrap() -> Any:
     outcome = [result, exc]
     del result, exc
     return _die(ts, outcome)
+
+
+#: BaseException's own traceback slot, whatever a subclass makes of
+#: ``__traceback__`` or ``with_traceback`` (upstream hands the exception over
+#: in C, without calling either).
+_exc_traceback = BaseException.__dict__["__traceback__"]
+
+
+def _without_entry_frame(e: BaseException, keep: bool) -> BaseException:
+    """*e* with _bootstrap's traceback entry dropped (*keep*) or with no traceback (R5, R6).
+
+    Returns *e* itself in every case: if even that fails (at the recursion
+    limit), it goes as it is.
+    """
+    try:
+        tb = _exc_traceback.__get__(e)
+        _exc_traceback.__set__(e, tb.tb_next if keep and tb is not None else None)
+    except BaseException:
+        pass
+    return e
 
 
 def _die(ts: _ThreadState, outcome: list) -> Any:

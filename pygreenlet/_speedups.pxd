@@ -39,6 +39,11 @@ cdef object _call_tracer(_ThreadState ts, object exc, object origin, object targ
 cdef tuple _resolve(_ThreadState ts, object target)
 cdef object _enter(_ThreadState ts, object target, _State s, object run, tuple payload)
 cdef object _switch(object target, tuple args, object kwargs, object exc)
+# The start and finish path makes no Python-level call of its own: a greenlet
+# started at the recursion limit must still hand its RecursionError over (R5).
+cdef object _die(_ThreadState ts, list outcome)
+cdef object _without_entry_frame(object e, bint keep)
+cdef object _raise(object exc)
 cdef _State _st(object g)
 cdef _set_state(object g, _State s)
 cdef int _finalize_in_dealloc(object g) noexcept

@@ -274,6 +274,13 @@ DIFFERENCES = {
         "on CPython 3.12 no thread can be started once the interpreter is shutting "
         "down, so a greenlet cannot be started in an atexit handler (RuntimeError)",
     ),
+    "c-hooks": (
+        {"reference"},
+        "a trace or profile hook set in C (cProfile before 3.12) stays on the OS thread "
+        "that set it: code run in other greenlets is not seen by it; before CPython 3.11 "
+        "and on PyPy, hooks set from Python are taken off while the greenlet tracer runs "
+        "and put back after it (sys.settrace audit events; sys.gettrace() is None there)",
+    ),
     "dead-thread-finally": (
         {"reference"},
         "a greenlet suspended in a thread that exited runs its finally "

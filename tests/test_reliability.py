@@ -7,6 +7,8 @@ oracle, where it survives) and asserts the exit status as well as the output
 
 from __future__ import annotations
 
+import sys
+
 
 def _ok(proc, *expected: str) -> list[str]:
     """Assert the script exited cleanly and printed *expected* lines (in order)."""
@@ -130,3 +132,160 @@ def test_R22_frames_and_generators_of_a_dead_threads_greenlet_stay_readable(
             "ValueError: boom",
         ], lines
     assert lines[-1] == "leaked locals 0", lines
+
+
+# --------------------------------------------------------------------------------------
+# R5: whatever the start and finish path raises reaches the parent
+# --------------------------------------------------------------------------------------
+
+
+def test_R5_greenlets_started_at_the_recursion_limit_hand_over_recursionerror(run_script):
+    # Upstream: the new greenlet inherits the caller's depth (on the
+    # reference backend it starts at 0: "recursion-depth"); a RecursionError
+    # raised by run() or by the start itself propagates to the caller.
+    proc = run_script(
+        """
+        def run(*a):
+            return "ran"
+        def near(n, mode):
+            if n > 0:
+                return near(n - 1, mode)
+            g = greenlet(run)
+            try:
+                if mode == 0:
+                    return g.switch()
+                if mode == 1:
+                    return g.throw(ValueError)
+                g2 = greenlet(lambda: getcurrent().parent.switch(1))
+                g2.switch()
+                return g2.switch()
+            except (RecursionError, ValueError) as e:
+                return type(e).__name__
+        def in_handler(n):
+            try:
+                return in_handler(n + 1)
+            except RecursionError:
+                try:
+                    return greenlet(run).switch()
+                except RecursionError:
+                    return "RecursionError"
+        seen = set()
+        limit = sys.getrecursionlimit()
+        for mode in range(3):
+            for k in range(40):
+                try:
+                    seen.add((mode, near(limit - k, mode)))
+                except RecursionError:
+                    seen.add((mode, "outer"))
+        print(sorted(seen, key=repr))
+        print(in_handler(0) in ("ran", "RecursionError"))
+        """
+    )
+    lines = _ok(proc)
+    outcomes = eval(lines[0])
+    assert {o for m, o in outcomes} <= {"ran", "RecursionError", "ValueError", "outer", ()}, lines
+    assert {(0, "ran"), (1, "ValueError"), (2, ())} <= set(outcomes), lines
+    assert lines[1] == "True", lines
+
+
+def test_R5_exceptions_that_override_traceback_handling_reach_the_parent(run_script):
+    # Upstream hands the exception over in C: neither with_traceback() nor a
+    # __traceback__ property of the class is called, and the parent gets the
+    # very same exception object.
+    proc = run_script(
+        """
+        class NoneTraceback(Exception):
+            def with_traceback(self, tb):
+                return None
+        class RaisingWithTraceback(Exception):
+            def with_traceback(self, tb):
+                raise ValueError("with_traceback")
+        class TracebackProperty(Exception):
+            @property
+            def __traceback__(self):
+                raise ValueError("get")
+            @__traceback__.setter
+            def __traceback__(self, value):
+                raise ValueError("set")
+        class ExitNoneTraceback(GreenletExit):
+            def with_traceback(self, tb):
+                return None
+        for cls in (NoneTraceback, RaisingWithTraceback, TracebackProperty, ExitNoneTraceback):
+            made = []
+            def run():
+                made.append(cls("x"))
+                raise made[0]
+            try:
+                result = greenlet(run).switch()
+                print(cls.__name__, "returned", type(result).__name__, result is made[0])
+            except BaseException as e:
+                print(cls.__name__, "raised", type(e).__name__, e is made[0])
+        """
+    )
+    _ok(
+        proc,
+        "NoneTraceback raised NoneTraceback True",
+        "RaisingWithTraceback raised RaisingWithTraceback True",
+        "TracebackProperty raised TracebackProperty True",
+        "ExitNoneTraceback returned ExitNoneTraceback True",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# R28: the greenlet tracer runs with the thread's own hooks suspended
+# --------------------------------------------------------------------------------------
+
+_C_PROFILER_WITH_TRACER = """
+    import cProfile
+    events, audits = [], []
+    def trace_hook(*a):
+        return trace_hook
+    def tracer(event, args):
+        events.append((event, sys.gettrace() is trace_hook, sys.getprofile() is profiler))
+    sys.addaudithook(lambda name, args: audits.append(name) if name.startswith("sys.set") else None)
+    settrace = api.settrace
+    settrace(tracer)
+    sys.settrace(trace_hook)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    del audits[:]
+    g = greenlet(lambda: getcurrent().parent.switch(1) + 1)
+    first = g.switch()
+    second = g.switch(41)
+    after = audits[:]
+    profiler.disable()
+    sys.settrace(None)
+    def sticky(event, args):
+        sys.settrace(trace_hook)
+    settrace(sticky)
+    greenlet(lambda: None).switch()
+    stuck = sys.gettrace() is trace_hook
+    sys.settrace(None)
+    settrace(None)
+    print(first, second, len(events))
+"""
+
+
+def test_R28_tracer_with_a_c_profiler_and_a_trace_hook_set(run_script):
+    # cProfile's profiler is a C hook: sys.getprofile() returns the Profile
+    # object, which cannot be installed again with sys.setprofile().
+    proc = run_script(_C_PROFILER_WITH_TRACER)
+    _ok(proc, "1 42 4")
+
+
+def test_R28_tracer_sees_the_hooks_in_place_and_sets_them_for_good(run_script, known_difference):
+    known_difference("c-hooks")
+    proc = run_script(
+        _C_PROFILER_WITH_TRACER
+        + """
+    print(events)
+    print(after, stuck)
+    """
+    )
+    profiled = sys.version_info < (3, 12)  # from 3.12 cProfile uses sys.monitoring
+    _ok(
+        proc,
+        "1 42 4",
+        repr([("switch", True, profiled)] * 4),
+        "[] True",
+    )
