@@ -306,12 +306,24 @@ def _normalize_throw(typ: Any, val: Any, tb: Any) -> BaseException:
     if isinstance(typ, type) and issubclass(typ, BaseException):
         if isinstance(val, typ):
             exc = val
-        elif val is None:
-            exc = typ()
-        elif isinstance(val, tuple):
-            exc = typ(*val)
         else:
-            exc = typ(val)
+            # As upstream, which normalizes in the target: an exception class
+            # that fails to make an instance throws that failure instead.
+            try:
+                if val is None:
+                    made = typ()
+                elif isinstance(val, tuple):
+                    made = typ(*val)
+                else:
+                    made = typ(val)
+            except BaseException as e:
+                made = e
+            if not isinstance(made, BaseException):
+                made = TypeError(
+                    "calling %r should have returned an instance of BaseException, not %s"
+                    % (typ, type(made).__name__)
+                )
+            exc = made
     elif isinstance(typ, BaseException):
         if val is not None:
             raise TypeError("instance exception may not have a separate value")
@@ -319,7 +331,7 @@ def _normalize_throw(typ: Any, val: Any, tb: Any) -> BaseException:
     else:
         raise TypeError("exceptions must be classes, or instances, not %s" % type(typ).__name__)
     if tb is not None:
-        exc = exc.with_traceback(tb)
+        _exc_traceback.__set__(exc, tb)  # not with_traceback(): a subclass may override it
     return exc
 
 
@@ -407,7 +419,14 @@ def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -
 
 
 def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
-    """Switch from the running greenlet to *target*; return what we get when resumed."""
+    """Switch from the running greenlet to *target*; return what we get when resumed.
+
+    *exc* may come in a one-item list, which is emptied: then the caller's
+    frame, parked across the switch, keeps no reference to the exception
+    (R11: as upstream, a thrower does not keep what it threw alive).
+    """
+    if type(exc) is list:
+        exc = exc.pop()
     ts = _thread_state()
     s = _st(target)
     if s.ts is ts and s.started and not s.finished:
@@ -424,9 +443,12 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         _st(origin).context = _prim.get_context()
         ts.switching = True
         stacklet = _enter(ts, target, s, run, (origin, target, args, kwargs, exc))
-        # Nothing in this frame may keep the suspended greenlet alive (R23):
-        # ``origin`` travels in the payload and is dropped by the receiver.
-        del origin, args, kwargs, exc
+        starting = run is not _RUNNING
+        # Nothing in this frame may keep a greenlet alive while it is parked
+        # (R23): ``origin`` travels in the payload and is dropped by the
+        # receiver; the target (for a dead one, the ancestor that runs
+        # instead, R9) is referenced by the payload until it runs.
+        del origin, args, kwargs, exc, target, run
         try:
             payload = _prim.switch(stacklet)
         except BaseException:
@@ -434,12 +456,12 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
             # limit; on the reference backend, no new threads at interpreter
             # shutdown on 3.12+): nothing happened, it stays unstarted (R8).
             ts.switching = False
-            _take_back(s, stacklet, run)
+            _take_back(s, stacklet, starting)
             raise
         # R23: this frame is parked no more, but whatever it held across the
-        # switch (the target, a finished greenlet's last references) must go
-        # now, not when the caller returns: a drop may be the kill of a victim.
-        del target, run, s
+        # switch (a finished greenlet's last references) must go now, not
+        # when the caller returns: a drop may be the kill of a victim.
+        del s
         origin, me, args, kwargs, exc = payload
         del payload  # the tuple would keep origin alive after the del below
         ts.current = me
@@ -463,10 +485,10 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     return _pack(args, kwargs)
 
 
-def _take_back(s: _State, stacklet: Any, run: Any) -> None:
+def _take_back(s: _State, stacklet: Any, starting: bool) -> None:
     """Undo _enter after the primitive refused to start the target."""
     _prim.put(stacklet, None)
-    if run is not _RUNNING:
+    if starting:
         s.started = False
         s.ts = None
         s.stacklet = None
@@ -1044,7 +1066,9 @@ def _throw(g: Any, typ: Any, val: Any, tb: Any) -> Any:
     s = _st(g)
     if s.started and not _active(s) and isinstance(exc, GreenletExit):
         return _switch(g, (exc,), None, None)  # R13
-    return _switch(g, (), None, exc)
+    box = [exc]  # R11: handed over, not kept by this frame across the switch
+    del exc, s
+    return _switch(g, (), None, box)
 
 
 def _set_run(g: Any, value: Any) -> None:

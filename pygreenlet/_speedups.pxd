@@ -54,7 +54,7 @@ cdef object _capi_throw(object g, object typ, object val, object tb)
 cdef object _capi_set_parent(object g, object parent)
 cdef int _capi_flags(object g) except -1
 cdef object _capi_parent(object g)
-cdef object _take_back(_State s, object stacklet, object run)
+cdef object _take_back(_State s, object stacklet, bint starting)
 cdef object _RUNNING
 cdef list _orphans, _held_orphans
 cdef object _main_greenlets

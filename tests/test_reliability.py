@@ -289,3 +289,75 @@ def test_R28_tracer_sees_the_hooks_in_place_and_sets_them_for_good(run_script, k
         repr([("switch", True, profiled)] * 4),
         "[] True",
     )
+
+
+# --------------------------------------------------------------------------------------
+# R9/R11/R23: a parked switcher keeps nothing alive that upstream's does not
+# --------------------------------------------------------------------------------------
+
+
+def test_R11_thrower_keeps_no_reference_to_the_exception_it_threw(run_script):
+    # The exception (made from the class in throw()) references the thrower;
+    # once the thrower is dropped it must be collected and killed, as upstream.
+    proc = run_script(
+        """
+        import weakref
+        class Err(Exception):
+            pass
+        killed, holder = [], []
+        def receiver():
+            try:
+                getcurrent().parent.switch()
+            except Err as e:
+                e.thrower = holder.pop()
+                return "caught"
+        def thrower():
+            try:
+                r.throw(Err)
+            except GreenletExit:
+                killed.append("thrower")
+                raise
+        r = greenlet(receiver)
+        r.switch()
+        t = greenlet(thrower)
+        holder.append(t)
+        print(t.switch())
+        ref = weakref.ref(t)
+        del t
+        collect_garbage()
+        print(ref() is None, killed)
+        """
+    )
+    _ok(proc, "caught", "True ['thrower']")
+
+
+def test_R9_switcher_keeps_no_reference_to_the_ancestor_that_ran_instead(run_script):
+    proc = run_script(
+        """
+        import weakref
+        log = []
+        def ancestor_body():
+            try:
+                getcurrent().parent.switch()
+                log.append("resumed")
+                getcurrent().parent.switch()
+            except GreenletExit:
+                log.append("killed")
+                raise
+        anc = greenlet(ancestor_body)
+        anc.switch()
+        dead = greenlet(lambda: None)
+        dead.switch()
+        dead.parent = anc
+        def switcher():
+            dead.switch()  # R9: anc runs instead, and switches to main
+        s = greenlet(switcher)
+        s.switch()
+        dead.parent = getcurrent()
+        ref = weakref.ref(anc)
+        del anc
+        collect_garbage()
+        print(ref() is None, log)
+        """
+    )
+    _ok(proc, "True ['resumed', 'killed']")

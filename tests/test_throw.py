@@ -559,3 +559,41 @@ def test_R13_dead_throw_to_unstarted_parent_kills_it_without_running(api):
     assert info.value is err
     assert called == []
     assert u.dead and not u
+
+
+def test_R10_class_whose_init_raises_throws_that_error_into_the_target(api):
+    # Upstream normalizes the exception in the target: the error made while
+    # instantiating the class is what the target receives (and may catch).
+    class Unmakeable(Exception):
+        def __init__(self, *args):
+            raise KeyError("init")
+
+    def body():
+        try:
+            api.getcurrent().parent.switch("ready")
+        except KeyError as e:
+            return ("caught", e.args)
+
+    for args in ((), ("value",)):
+        g = api.greenlet(body)
+        assert g.switch() == "ready"
+        assert g.throw(Unmakeable, *args) == ("caught", ("init",))
+        assert g.dead
+
+
+def test_R10_class_whose_new_returns_no_exception_throws_typeerror_into_the_target(api):
+    class NotAnException(Exception):
+        def __new__(cls, *args):
+            return 5
+
+    def body():
+        try:
+            api.getcurrent().parent.switch("ready")
+        except TypeError as e:
+            return str(e)
+
+    g = api.greenlet(body)
+    g.switch()
+    assert g.throw(NotAnException) == (
+        "calling %r should have returned an instance of BaseException, not int" % NotAnException
+    )
