@@ -408,12 +408,21 @@ def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -
     so code that runs in between (a finalizer called by a garbage collection
     that an allocation started) sees the truth (docs/internals/hazards.rst: GC
     during a switch).
+
+    Returns None, having changed nothing, when the allocations here ran code
+    (a finalizer, through the GC) that started or finished *target*: the
+    caller resolves it again (R43; upstream, too, re-checks "started").
     """
     if run is not _RUNNING:
+        stacklet = _prim.new_stacklet(_bootstrap)  # allocates: may run any code
+        payload = payload + (run,)  # so may this
+        if s.started:
+            return None
         s.started = True
         s.ts = ts
-        s.stacklet = _prim.new_stacklet(_bootstrap)
-        payload = payload + (run,)
+        s.stacklet = stacklet
+    elif s.finished:
+        return None
     _prim.put(s.stacklet, payload)
     return s.stacklet
 
@@ -429,20 +438,27 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         exc = exc.pop()
     ts = _thread_state()
     s = _st(target)
-    if s.ts is ts and s.started and not s.finished:
-        run = _RUNNING  # the common case: an active greenlet of this very thread
-    else:
-        _check_switch_allowed(target, ts)  # R20
-        target, run = _resolve(ts, target)
-        s = _st(target)
-    origin = ts.current
-    if target is not origin:
+    stacklet: Any = None
+    while True:
+        if s.ts is ts and s.started and not s.finished:
+            run = _RUNNING  # the common case: an active greenlet of this very thread
+        else:
+            _check_switch_allowed(target, ts)  # R20
+            target, run = _resolve(ts, target)
+            s = _st(target)
+        origin = ts.current
+        if target is origin:
+            break
         # Leave: save what is per greenlet in the thread's interpreter state (R32).
         # R33/R34: exception state and recursion depth are the primitive's job
         # (its own OS thread here, saved thread-state fields when compiled).
         _st(origin).context = _prim.get_context()
         ts.switching = True
         stacklet = _enter(ts, target, s, run, (origin, target, args, kwargs, exc))
+        if stacklet is not None:
+            break
+        ts.switching = False  # R43: started or finished meanwhile; resolve again
+    if target is not origin:
         starting = run is not _RUNNING
         # Nothing in this frame may keep a greenlet alive while it is parked
         # (R23): ``origin`` travels in the payload and is dropped by the
@@ -586,7 +602,10 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
         try:
             _check_switch_allowed(parent, ts)
             target, run = _resolve(ts, parent)
-            return _enter(ts, target, _st(target), run, (me, target, args, None, exc))
+            stacklet = _enter(ts, target, _st(target), run, (me, target, args, None, exc))
+            if stacklet is not None:
+                return stacklet
+            continue  # R43: started or finished meanwhile; resolve it again
         except BaseException as e:
             args, exc = (), e
             parent = _st(parent).parent

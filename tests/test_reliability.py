@@ -361,3 +361,49 @@ def test_R9_switcher_keeps_no_reference_to_the_ancestor_that_ran_instead(run_scr
         """
     )
     _ok(proc, "True ['resumed', 'killed']")
+
+
+def test_R43_finalizer_that_switches_to_a_greenlet_being_started_runs_it_once(run_script):
+    # With the GC's thresholds at 1 any allocation of a start may collect,
+    # and a finalizer switches to the very greenlet being started: upstream
+    # re-checks "started" and calls run() exactly once.
+    proc = run_script(
+        """
+        import gc
+        from collections import Counter
+        runs, errors = [], []
+        target = None
+        class Trigger:
+            def __del__(self):
+                t = target
+                if t is not None and not t:
+                    try:
+                        t.switch("from a finalizer")
+                    except Exception as e:
+                        errors.append(repr(e))
+        def litter():
+            for i in range(3):
+                c = [Trigger()]
+                c.append(c)
+        def run(*args):
+            runs.append(args)
+            litter()
+            return "done"
+        gc.set_threshold(1, 1, 1)
+        for i in range(1000):
+            target = greenlet(run)
+            litter()
+            try:
+                target.switch("main")
+            except Exception as e:
+                errors.append(repr(e))
+            if len(runs) != 1:
+                errors.append("run called %d times" % len(runs))
+            runs.clear()
+        target = None
+        gc.set_threshold(700, 10, 10)
+        print(Counter(errors).most_common(3))
+        """,
+        timeout=300,
+    )
+    _ok(proc, "[]")
