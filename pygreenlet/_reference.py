@@ -229,6 +229,13 @@ def switch(target: Stacklet) -> Any:
     nothing off, if *target* could not be started.
     """
     me: Stacklet = _tls.stacklet
+    if sys.is_finalizing() and target is not me:
+        # Once the interpreter finalizes, other OS threads can no longer take
+        # the GIL (they exit when they try): a woken or new greenlet thread
+        # would never run, and this one would wait forever ("shutdown-start").
+        if target._entry is not None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        raise RuntimeError("cannot switch to another greenlet's thread at interpreter shutdown")
     me._frame = sys._getframe(1)
     wait = me._wake.acquire
     # From here until ``wait()`` blocks, this thread runs alongside the target's

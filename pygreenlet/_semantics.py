@@ -168,8 +168,7 @@ def _thread_state(kill_deferred: bool = True) -> _ThreadState:
     """
     ts = _prim.get_thread_data()
     if ts is None:
-        if _finalizing():
-            raise RuntimeError("greenlet is being finalized")  # R27
+        # R27: even while the interpreter finalizes (only getcurrent() refuses then)
         ts = _ThreadState()
         _make_main(ts)
     elif kill_deferred and ts.deleteme:

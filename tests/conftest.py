@@ -272,7 +272,9 @@ DIFFERENCES = {
     "shutdown-start": (
         {"reference"},
         "on CPython 3.12 no thread can be started once the interpreter is shutting "
-        "down, so a greenlet cannot be started in an atexit handler (RuntimeError)",
+        "down, so a greenlet cannot be started in an atexit handler (RuntimeError); "
+        "once it finalizes (a module global's __del__ at exit) no other OS thread "
+        "can run on any version: switching to another greenlet raises RuntimeError",
     ),
     "c-hooks": (
         {"reference"},

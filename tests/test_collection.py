@@ -604,6 +604,32 @@ print("OK", flush=True)
     assert r.stdout == "OK\nRuntimeError: greenlet is being finalized\n", r.stdout + r.stderr
 
 
+def test_R27_first_use_of_a_thread_while_finalizing_creates_and_switches(
+    run_script, cpython_only, known_difference
+):
+    # Upstream: a thread's first greenlet use during finalization (a module
+    # global's __del__ at exit) still makes its main greenlet, and greenlets
+    # start and switch; only getcurrent() refuses.
+    cpython_only("finalizers-at-exit")
+    known_difference("shutdown-start")
+    r = run_script(
+        """
+import os
+class AtExit:
+    def __del__(self, greenlet=greenlet, os=os):
+        try:
+            g = greenlet(lambda x: x * 2)
+            os.write(1, b"switch %d\\n" % g.switch(21))
+        except RuntimeError as e:
+            os.write(1, ("greenlet: %s\\n" % (e,)).encode())
+at_exit = AtExit()
+print("OK", flush=True)
+"""
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "OK\nswitch 42\n", r.stdout + r.stderr
+
+
 def test_R27_suspended_greenlets_left_at_exit(run_script):
     # Greenlets still suspended when the interpreter finalizes are made dead
     # without running their code: no GreenletExit, exit status 0.
