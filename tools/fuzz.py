@@ -4,7 +4,7 @@
     python tools/fuzz.py --show SEED        # the program and each backend's trace
     python tools/fuzz.py --reduce SEED      # the smallest program that still diverges
 
-The seed count defaults to $PYGREENLET_FUZZ_SEEDS (else 2000); the backends to
+The seed count defaults to $PYGREENLET_FUZZ_SEEDS (else 1000); the backends to
 $PYGREENLET_TEST_BACKENDS, else reference, speedups (if built) and upstream
 greenlet (if installed), upstream first as the oracle.  Exits 1 if any
 program crashed or diverged.  The generator and the worker are tests/_fuzz.py.
@@ -40,20 +40,23 @@ def backends_from_env() -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=int(os.environ.get("PYGREENLET_FUZZ_SEEDS", 2000)))
+    ap.add_argument("--seeds", type=int, default=int(os.environ.get("PYGREENLET_FUZZ_SEEDS", 1000)))
     ap.add_argument("--start", type=int, default=int(os.environ.get("PYGREENLET_FUZZ_START", 0)))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--backends", default=None)
     ap.add_argument("--show", type=int, default=None)
     ap.add_argument("--reduce", type=int, default=None)
     ap.add_argument("--max-reports", type=int, default=10)
+    ap.add_argument(
+        "--sample-flags", action="store_true", help="keep KNOWN_BUGS out, as the in-suite sample"
+    )
     a = ap.parse_args()
     backends = a.backends.split(",") if a.backends else backends_from_env()
     backends = _fuzz.order(backends)
     print(f"fuzz: python {sys.version.split()[0]}, backends {', '.join(backends)}", flush=True)
 
     if a.show is not None:
-        ops = _fuzz.generate(a.show)
+        ops = _fuzz.generate(a.show, sample=a.sample_flags)
         print(_fuzz.format_program(ops))
         for b in backends:
             res = _fuzz.run_backend(b, [(a.show, ops)])[a.show]
@@ -64,7 +67,7 @@ def main() -> int:
         return 0
 
     if a.reduce is not None:
-        ops = _fuzz.generate(a.reduce)
+        ops = _fuzz.generate(a.reduce, sample=a.sample_flags)
         first = _fuzz.compare({b: _fuzz.run_backend(b, [(0, ops)]) for b in backends}, backends)
         if not first:
             print("no finding for this seed")
@@ -80,7 +83,7 @@ def main() -> int:
 
     t0 = time.monotonic()
     seeds = range(a.start, a.start + a.seeds)
-    results, findings, events = _fuzz.run_seeds(seeds, backends, jobs=a.jobs)
+    results, findings, events = _fuzz.run_seeds(seeds, backends, jobs=a.jobs, sample=a.sample_flags)
     wall = time.monotonic() - t0
     by_kind = collections.Counter((f["backend"], f["kind"]) for f in findings)
     crashes = sum(1 for f in findings if f["kind"] == "crash")
