@@ -855,10 +855,7 @@ _CURRENT = None
 def worker(backend: str) -> None:
     """Read programs (JSON lines) from stdin, write one JSON line of results per program."""
     global _API, _CURRENT
-    sys.path.insert(0, HERE)
-    from conftest import load_api
-
-    _API = load_api(backend)
+    _API = suite_conftest().load_api(backend)
     sys.unraisablehook = unraisable
     out = sys.stdout
     for line in sys.stdin:
@@ -999,11 +996,24 @@ def short_diff(a: list[str], b: list[str], na: str, nb: str, limit: int = 40) ->
     return "\n".join(lines)
 
 
-def available_backends() -> list[str]:
-    sys.path.insert(0, HERE)
-    from conftest import expected_backends
+def suite_conftest():
+    """tests/conftest.py, loaded by its path (other conftest modules may be ``conftest``)."""
+    import importlib.util
 
-    return expected_backends()
+    mod = sys.modules.get("_pygreenlet_suite_conftest")
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(
+            "_pygreenlet_suite_conftest", os.path.join(HERE, "conftest.py")
+        )
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+def available_backends() -> list[str]:
+    """The backends the suite tests ($PYGREENLET_TEST_BACKENDS, see tests/conftest.py)."""
+    return suite_conftest().expected_backends()
 
 
 def compare(results: dict, backends: list[str]) -> list[dict]:
