@@ -3,6 +3,7 @@
     python tools/fuzz.py [--seeds N] [--start S] [--jobs J] [--backends a,b,c]
     python tools/fuzz.py --show SEED        # the program and each backend's trace
     python tools/fuzz.py --reduce SEED      # the smallest program that still diverges
+    python tools/fuzz.py --ops '[["new", 0, "plain", "default", "reraise"], ...]'
 
 The seed count defaults to $PYGREENLET_FUZZ_SEEDS (else 1000); the backends to
 $PYGREENLET_TEST_BACKENDS, else reference, speedups (if built) and upstream
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import collections
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -46,6 +48,7 @@ def main() -> int:
     ap.add_argument("--backends", default=None)
     ap.add_argument("--show", type=int, default=None)
     ap.add_argument("--reduce", type=int, default=None)
+    ap.add_argument("--ops", default=None, help="run this program (JSON, as --reduce prints)")
     ap.add_argument("--max-reports", type=int, default=10)
     ap.add_argument(
         "--sample-flags", action="store_true", help="keep KNOWN_BUGS out, as the in-suite sample"
@@ -55,11 +58,14 @@ def main() -> int:
     backends = _fuzz.order(backends)
     print(f"fuzz: python {sys.version.split()[0]}, backends {', '.join(backends)}", flush=True)
 
-    if a.show is not None:
-        ops = _fuzz.generate(a.show, sample=a.sample_flags)
+    if a.show is not None or a.ops is not None:
+        if a.ops is not None:
+            ops = json.loads(a.ops)
+        else:
+            ops = _fuzz.generate(a.show, sample=a.sample_flags)
         print(_fuzz.format_program(ops))
         for b in backends:
-            res = _fuzz.run_backend(b, [(a.show, ops)])[a.show]
+            res = _fuzz.run_backend(b, [(0, ops)])[0]
             print(f"--- {b}")
             print("\n".join(_fuzz.outcome(res)))
             if res.get("stderr"):
@@ -76,6 +82,7 @@ def main() -> int:
         print(f"findings: {sorted(kinds)}; reducing {len(ops)} operations", flush=True)
         small = _fuzz.reduce(ops, backends, lambda fs: bool(kinds & {f["kind"] for f in fs}))
         print(_fuzz.format_program(small))
+        print(f"as one line, for --ops: {json.dumps(small)}")
         for f in _fuzz.compare({b: _fuzz.run_backend(b, [(0, small)]) for b in backends}, backends):
             print(f"== {f['backend']}: {f['kind']}")
             print(f.get("diff") or f.get("stderr") or f.get("detail"))
