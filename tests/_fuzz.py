@@ -138,6 +138,13 @@ KNOWN_BUGS: dict[str, str] = {
         "handed to a parent without run (AttributeError('run')).  In the sample, "
         "'after drops' lists only suspended greenlets"
     ),
+    "failed-switch-kills": (
+        "a greenlet whose last reference went in another thread is killed (R26) by "
+        "a failing switch()/throw() of its own thread (error 'cannot switch to a "
+        "different thread') on pygreenlet; upstream's failing switch does not kill "
+        "it (its next getcurrent() does).  In the sample, the thread calls "
+        "getcurrent() first"
+    ),
 }
 
 
@@ -773,6 +780,8 @@ class _Program:
         t.start()
         try:
             ready.wait(20)
+            if "failed-switch-kills" in self.skip:
+                api.getcurrent()  # the kill of greenlets the thread dropped happens here
             g = self.pool.get(slot)
             try:
                 if action == "switch":
