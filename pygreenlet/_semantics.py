@@ -435,8 +435,14 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     """
     if type(exc) is list:
         exc = exc.pop()
-    ts = _thread_state()
+    ts = _thread_state(False)
     s = _st(target)
+    if not (s.ts is ts and s.started and not s.finished):
+        # R20 first: as upstream, a switch to another thread's greenlet fails
+        # before the greenlets other threads dropped are killed (R26).
+        _check_switch_allowed(target, ts)
+    if ts.deleteme:
+        _kill_deleteme(ts)
     stacklet: Any = None
     while True:
         if s.ts is ts and s.started and not s.finished:
@@ -597,22 +603,27 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
     del s  # R23: the dying greenlet's state holds nothing for us any more
     args = () if exc is not None else (result,)
     del result  # it travels in args; the parent alone decides how long it lives
+    stacklet: Any = None
     while parent is not None:  # R7: try each ancestor until one takes it
         try:
             _check_switch_allowed(parent, ts)
             target, run = _resolve(ts, parent)
             stacklet = _enter(ts, target, _st(target), run, (me, target, args, None, exc))
+            del target, run
             if stacklet is not None:
-                return stacklet
+                break
             continue  # R43: started or finished meanwhile; resolve it again
         except BaseException as e:
             args, exc = (), e
             parent = _st(parent).parent
-    sys.stderr.write("pygreenlet: fatal: ran out of parent greenlets while propagating exception\n")
-    sys.stderr.flush()
-    import os
-
-    os.abort()
+    if stacklet is None:
+        # R7: no ancestor could take it: the thread's main greenlet does
+        # (upstream stops the process with a fatal error).
+        stacklet = _enter(ts, ts.main, _st(ts.main), _RUNNING, (me, ts.main, args, None, exc))
+    # R23: no cycle through this frame (in the traceback of the exception it
+    # hands over, interpreted) keeps the outcome or the greenlets alive.
+    del me, args, exc, parent
+    return stacklet
 
 
 # --------------------------------------------------------------------------------------

@@ -124,27 +124,6 @@ XTHREAD_ACTIONS = ["switch", "throw", "reparent_mine", "reparent_it", "drop", "s
 #: records "skip (<flag>)"); the long run (tools/fuzz.py) does not, so it
 #: still counts them.  Remove a flag once its bug is fixed.
 KNOWN_BUGS: dict[str, str] = {
-    "throw-keeps-thrower": (
-        "g.throw(cls[, val[, tb]]) from a greenlet other than main: the exception "
-        "instance made for the receiver keeps the suspended thrower alive, so "
-        "dropping its last reference no longer kills it, even after gc.collect() "
-        "(upstream kills it); issue item 8"
-    ),
-    "reference-throw-cycle": (
-        "reference backend: an exception raised by the switch machinery leaves the "
-        "greenlets it passed in a reference cycle, so dropping their last reference "
-        "does not free them, only gc.collect() does (upstream and speedups free them "
-        "at once): g.throw(ValueError) into a greenlet that dies of it, or a result "
-        "handed to a parent without run (AttributeError('run')).  In the sample, "
-        "'after drops' lists only suspended greenlets"
-    ),
-    "failed-switch-kills": (
-        "a greenlet whose last reference went in another thread is killed (R26) by "
-        "a failing switch()/throw() of its own thread (error 'cannot switch to a "
-        "different thread') on pygreenlet; upstream's failing switch does not kill "
-        "it (its next getcurrent() does).  In the sample, the thread calls "
-        "getcurrent() first"
-    ),
 }
 
 
@@ -509,13 +488,6 @@ class _Program:
                     if self.exit_reaches_unstarted(start):
                         rec(f"#{i} {me} skip throw (exit-to-unstarted)")
                         return
-            if (
-                "throw-keeps-thrower" in self.skip
-                and me != "main"
-                and form not in ("inst", "inst_none_tb", "inst_val", "not_exc", "bad_tb")
-            ):
-                rec(f"#{i} {me} skip throw (throw-keeps-thrower)")
-                return
             args = self.throw_args(form, cls, v)
             rec(f"#{i} {me} throw {name(g)} {form} {cname}")
             th = g.throw
@@ -780,8 +752,6 @@ class _Program:
         t.start()
         try:
             ready.wait(20)
-            if "failed-switch-kills" in self.skip:
-                api.getcurrent()  # the kill of greenlets the thread dropped happens here
             g = self.pool.get(slot)
             try:
                 if action == "switch":
@@ -842,8 +812,7 @@ class _Program:
                 g = self.pool.pop(slot)
                 self.rec(f"final drop {name(g)}")
                 del g
-            # reference-throw-cycle: dead greenlets kept by a cycle are left out
-            self.rec(f"after drops alive={self.alive('reference-throw-cycle' in self.skip)}")
+            self.rec(f"after drops alive={self.alive()}")
             gc.collect()
             self.rec(f"after gc alive={self.alive()}")
         finally:
