@@ -21,11 +21,13 @@ from typing import Any, Callable
 
 NAME = "reference"
 
-#: Stack size for greenlet threads.  Python frames live on the heap; the C
-#: stack only has to hold the interpreter's own recursion (about 1000 levels
-#: at the default recursion limit on 3.9/3.10), so 1 MiB is ample while
-#: keeping 10,000 parked greenlets cheap (the pages are only reserved).
-_STACK_SIZE = 1024 * 1024
+#: Stack size for greenlet threads: as much as the main thread usually has
+#: (8 MiB), because the interpreter's recursion checks assume that much: its C
+#: recursion limit (3.12+: repr() of deeply nested lists) and, on 3.9/3.10,
+#: Python recursion under a raised limit, which runs on the C stack.  Only
+#: the pages a greenlet touches are committed, so 10,000 parked greenlets
+#: stay cheap.  On 32-bit, address space is scarce: 1 MiB there.
+_STACK_SIZE = (8 if sys.maxsize > 2**32 else 1) * 1024 * 1024
 
 _UNWIND = object()  # value that tells a parked stacklet to unwind and end
 

@@ -223,6 +223,10 @@ def _on_thread_exit(ts: _ThreadState) -> None:
     for g in deleteme:  # R26: dropped elsewhere, owner gone: free without GreenletExit
         _deactivate(_st(g))
     ts.current = None
+    if ts.main is not None:
+        # The main greenlet outlives its thread as long as a greenlet of it
+        # is referenced (its parent): it needs nothing of the thread then.
+        _st(ts.main).stacklet = None
 
 
 def _deactivate(s: _State) -> None:

@@ -407,3 +407,67 @@ def test_R43_finalizer_that_switches_to_a_greenlet_being_started_runs_it_once(ru
         timeout=300,
     )
     _ok(proc, "[]")
+
+
+def test_R34_deep_c_and_python_recursion_inside_a_greenlet(run_script):
+    # As deep as in the main greenlet: repr() of 100,000 nested lists raises
+    # RecursionError (C recursion limit), and 5,000 Python frames work under a
+    # raised recursion limit (which, on 3.9/3.10, recurse on the C stack).
+    proc = run_script(
+        """
+        def nested():
+            x = []
+            for i in range(100000):
+                x = [x]
+            try:
+                return len(repr(x))
+            except RecursionError:
+                return "RecursionError"
+        def deep(n):
+            return 0 if n == 0 else 1 + deep(n - 1)
+        def run():
+            first = nested()
+            sys.setrecursionlimit(6000)
+            try:
+                return first, deep(5000)
+            finally:
+                sys.setrecursionlimit(1000)
+        print(greenlet(run).switch())
+        """
+    )
+    _ok(proc, "('RecursionError', 5000)")
+
+
+def test_R22_threads_that_exit_with_a_referenced_suspended_greenlet_leak_little(run_script):
+    # Each thread leaves a suspended greenlet that stays referenced (so its
+    # main greenlet stays too, as upstream's parent).  Everything else of
+    # the thread must go: measured over a second phase, after a warm-up.
+    proc = run_script(
+        """
+        import gc, threading, tracemalloc
+        keep = []
+        def thread_main():
+            g = greenlet(lambda: getcurrent().parent.switch())
+            g.switch()
+            keep.append(g)
+        def phase(n):
+            for i in range(n):
+                t = threading.Thread(target=thread_main)
+                t.start()
+                t.join()
+            for g in keep:
+                g.dead  # R22: noticed, its stack freed
+            collect_garbage()
+        tracemalloc.start()
+        phase(200)
+        objects, (memory, _) = len(gc.get_objects()), tracemalloc.get_traced_memory()
+        phase(1000)
+        grown = len(gc.get_objects()) - objects
+        grown_memory = tracemalloc.get_traced_memory()[0] - memory
+        print("objects per thread", round(grown / 1000) <= 10, grown / 1000)
+        print("bytes per thread", grown_memory / 1000 < 6000, grown_memory / 1000)
+        """,
+        timeout=300,
+    )
+    lines = _ok(proc)
+    assert [line.split()[-2] for line in lines] == ["True", "True"], lines
