@@ -46,6 +46,12 @@ SRC=$W/src-$MODE              # this mode's copy of the checkout, built in place
 T0=$(date +%s)
 say() { echo "== cross $ARCH/$MODE [$(( $(date +%s) - T0 ))s] $*"; }
 
+# Steps 1, 2 and 4 install things: one run at a time (apt and dpkg have
+# their own locks, and the armhf modes share a sysroot and venv).
+mkdir -p "$ROOT/.cross-state"
+exec 8>"$ROOT/.cross-state/setup.lock"
+flock 8
+
 # 1. Host tools, amd64 packages only: the emulator, its binfmt entries, the
 #    cross compiler and its C library headers (Debian's sysconfig for the
 #    target names that compiler as CC).
@@ -83,30 +89,51 @@ if [ ! -x "$S/usr/bin/python3.11" ]; then
     rm -rf "$W/debs"
 fi
 
+flock -u 8
+
 # 3. binfmt_misc: the kernel starts target programs through qemu, with the
-#    sysroot as their root for libraries (QEMU_LD_PREFIX).  Undone on exit:
-#    only what this run added is removed.
+#    sysroot as their root for libraries (QEMU_LD_PREFIX).  Several runs may
+#    share it (tox runs the ARM environments in parallel): under a lock, each
+#    run records itself in $B/users, and the last one out undoes what any of
+#    them did (mounted binfmt_misc, registered an entry), nothing more.
 BINFMT=/proc/sys/fs/binfmt_misc
-MOUNTED=0 REGISTERED=
-cleanup() {
-    if [ -n "$REGISTERED" ] && [ -e "$BINFMT/$REGISTERED" ]; then
-        echo -1 > "$BINFMT/$REGISTERED" || true
+B=$ROOT/.cross-state/binfmt
+mkdir -p "$B/users" "$B/registered"
+exec 9>"$B/lock"
+binfmt_leave() {
+    flock 9
+    rm -f "$B/users/$$"
+    for u in "$B"/users/*; do         # runs that died without leaving
+        [ -e "$u" ] && ! kill -0 "${u##*/}" 2>/dev/null && rm -f "$u"
+    done
+    if [ -z "$(ls -A "$B/users")" ]; then
+        for r in "$B"/registered/*; do
+            [ -e "$r" ] || continue
+            [ -e "$BINFMT/${r##*/}" ] && echo -1 > "$BINFMT/${r##*/}"
+            rm -f "$r"
+        done
+        if [ -e "$B/mounted" ]; then umount "$BINFMT" && rm -f "$B/mounted"; fi
     fi
-    if [ $MOUNTED = 1 ]; then umount "$BINFMT" || true; fi
+    flock -u 9
 }
-trap cleanup EXIT
+trap binfmt_leave EXIT
+trap 'exit 130' INT TERM
+flock 9
+touch "$B/users/$$"
 if [ ! -e "$BINFMT/register" ]; then
     mount -t binfmt_misc binfmt_misc "$BINFMT"
-    MOUNTED=1
+    touch "$B/mounted"
 fi
 if [ ! -e "$BINFMT/$QEMU" ]; then
     # qemu-user-binfmt's entry (ELF magic of the target, qemu as interpreter,
     # argv[0] preserved); QEMU_LD_PREFIX reaches qemu through the environment
     grep -v '^#' "/usr/lib/binfmt.d/$QEMU.conf" > "$BINFMT/register"
-    REGISTERED=$QEMU
+    touch "$B/registered/$QEMU"
 fi
+flock -u 9
 export QEMU_LD_PREFIX=$S
 
+flock 8
 # 4. The target venv; its packages are wheels for the target fetched by the
 #    HOST pip (much faster than pip under emulation), and every .pyc is
 #    compiled natively.
@@ -123,6 +150,7 @@ if [ ! -e "$SITE/.pygreenlet-deps" ]; then
     python3.11 -m compileall -q -j0 "$S/usr/lib/python3.11" "$SITE" >/dev/null || true
     touch "$SITE/.pygreenlet-deps"
 fi
+flock -u 8
 
 # 5. This mode's copy of the checkout (tracked and new files), cythonized on
 #    the host, then compiled by the emulated Python, which runs the host's
