@@ -173,7 +173,7 @@ say "building for $TRIPLE ${MODEFLAGS:-(default code)}"
     PYGREENLET_CFLAGS="$MODEFLAGS -Werror" PYGREENLET_REQUIRE_SPEEDUPS=1 \
     "$V/bin/python" setup.py -q build_ext --inplace)
 
-# 6. The suite, both backends, under qemu.
+# 6. The suite, under qemu.
 say "testing"
 # Both backends, except in the ARM-code run: there the reference backend would
 # run the same Thumb-2 interpreter and the same pure Python as in the Thumb-2
