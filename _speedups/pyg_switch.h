@@ -25,7 +25,7 @@
  *   | switch() ... registers    |
  *   +---------------------------+ <- A.start      == B.stop   (B.prev = A)
  *   | B: running                |
- *   |            ...            | <- rsp
+ *   |            ...            | <- the stack pointer
  *   +---------------------------+
  *        low addresses
  *
@@ -40,9 +40,10 @@
  *   3. If T has never run: T.stop = sp, T.prev = R (or, when R has just
  *      finished, the first live stacklet up R's chain), and pyg_stacklet_start()
  *      is called right there, below R's frame: nothing is copied at all.
- *      Otherwise rsp = T.start and pyg_restore_state() copies T's heap bytes
- *      back (its own frame lies below T.start, so it never overwrites
- *      itself), recomputes T.prev, and pyg_stack_switch returns 0 inside T.
+ *      Otherwise the stack pointer is set to T.start and pyg_restore_state()
+ *      copies T's heap bytes back (its own frame lies below T.start, so it
+ *      never overwrites itself), recomputes T.prev, and pyg_stack_switch
+ *      returns 0 inside T.
  *   4. T, back in its pyg_switch(), restores its interpreter state and only
  *      then drops the references the switch handed over (which may run
  *      arbitrary code, possibly switching again).
@@ -55,8 +56,8 @@
  *   pyg_save_state     called by address from the assembly, with the stack
  *                      pointer of the slice being parked; its own frame
  *                      must lie below that pointer, outside every slice.
- *   pyg_restore_state  called by address from the assembly after rsp moved
- *                      to the target's slice; it writes the memory just
+ *   pyg_restore_state  called by address from the assembly after the stack
+ *                      pointer moved to the target's slice; it writes the memory just
  *                      above its own frame, so it must be a real call whose
  *                      frame is below the target's stack pointer.
  *   pyg_stacklet_start runs a new stacklet on the stack below the parent's

@@ -378,7 +378,12 @@ else:
     _decref = ctypes.pythonapi.Py_DecRef
     _decref.argtypes = [ctypes.c_void_p]
 
-    def _find_offset() -> int:
+    #: A pointer's size: the thread state is scanned in words of this size.
+    _WORD = ctypes.sizeof(ctypes.c_void_p)
+
+    def _find_offsets() -> tuple[int, int]:
+        """Return the offsets of ``context`` and ``context_ver`` in PyThreadState."""
+
         def probe(ctx: Any) -> tuple[int, list[int]]:
             words = (ctypes.c_void_p * 256).from_address(_ts_get())
             return 0, [i for i, w in enumerate(words) if w == id(ctx)]
@@ -389,17 +394,22 @@ else:
         hits = sorted(hits_a & hits_b)
         if len(hits) != 1:
             raise ImportError("pygreenlet reference backend: cannot locate tstate->context")
-        index = hits[0]
+        ctx_offset = _WORD * hits[0]
+        # context_ver (a uint64_t) follows the pointer at the next offset its
+        # alignment allows: right after it on 64-bit CPUs, 4 bytes further on
+        # 32-bit ones that align 64-bit integers to 8 (32-bit ARM)
+        align = ctypes.alignment(ctypes.c_uint64)
+        ver_offset = (ctx_offset + _WORD + align - 1) // align * align
 
         def versions() -> int:
-            return ctypes.c_uint64.from_address(_ts_get() + 8 * index + 8).value
+            return ctypes.c_uint64.from_address(_ts_get() + ver_offset).value
 
         v1, v2 = a.run(lambda: (versions(), b.run(versions)))
         if v2 != v1 + 1:
             raise ImportError("pygreenlet reference backend: tstate->context_ver not found")
-        return 8 * index
+        return ctx_offset, ver_offset
 
-    _CTX_OFFSET = _find_offset()
+    _CTX_OFFSET, _CTX_VER_OFFSET = _find_offsets()
 
     def get_context() -> Any:
         """Return the running thread's Context object itself, or None if it has none."""
@@ -417,6 +427,6 @@ else:
         if ctx is not None:
             _incref(id(ctx))
         slot.value = None if ctx is None else id(ctx)
-        ctypes.c_uint64.from_address(ts + _CTX_OFFSET + 8).value += 1
+        ctypes.c_uint64.from_address(ts + _CTX_VER_OFFSET).value += 1
         if old:
             _decref(old)
