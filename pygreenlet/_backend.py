@@ -45,7 +45,14 @@ def load(name: str | None = None) -> ModuleType:
     try:
         return importlib.import_module(MODULES[name])
     except ImportError as exc:
-        raise ImportError("pygreenlet: the %r backend is not available: %s" % (name, exc)) from exc
+        reason = str(exc)
+        if "Interpreter change detected" in reason:
+            # Cython's modules keep their state per process (single-phase init)
+            reason = (
+                "it can be loaded in only one interpreter of a process, and this is a "
+                "subinterpreter (PYGREENLET_BACKEND=auto uses the reference backend here)"
+            )
+        raise ImportError("pygreenlet: the %r backend is not available: %s" % (name, reason)) from exc
 
 
 def name_of(module: ModuleType) -> str:

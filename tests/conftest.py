@@ -102,6 +102,7 @@ CPYTHON_ONLY = {
         "PyPy frees objects in collections, not when their last reference goes, "
         "so what a drop frees at once cannot be observed there"
     ),
+    "subinterpreters": ("PyPy has no subinterpreters"),
     "recursion-limit": (
         "PyPy's recursion limit is not a count of Python frames: the frames a "
         "greenlet may still nest depend on the C stack of its OS thread (and on the JIT)"

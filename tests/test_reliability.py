@@ -471,3 +471,70 @@ def test_R22_threads_that_exit_with_a_referenced_suspended_greenlet_leak_little(
     )
     lines = _ok(proc)
     assert [line.split()[-2] for line in lines] == ["True", "True"], lines
+
+
+# --------------------------------------------------------------------------------------
+# Subinterpreters
+# --------------------------------------------------------------------------------------
+
+_IN_SUBINTERPRETER = """
+try:
+    import _testcapi
+except ImportError:
+    print("no _testcapi")
+    sys.exit(0)
+code = '''
+import os, sys
+sys.path[:0] = %r
+os.environ["PYGREENLET_BACKEND"] = %r
+try:
+    {module_import}
+    g = pygreenlet.greenlet(lambda x: x * 2)
+    print(pygreenlet.BACKEND, g.switch(21), flush=True)
+except ImportError as e:
+    print("ImportError", e, flush=True)
+'''
+print(_testcapi.run_in_subinterp(code % (sys.path, {backend!r})))
+"""
+
+
+def _in_subinterpreter(run_script, backend: str, upstream: bool = False) -> list[str]:
+    import pytest
+
+    module_import = (
+        "import greenlet as pygreenlet; pygreenlet.BACKEND = 'upstream'"
+        if upstream
+        else "import pygreenlet"
+    )
+    proc = run_script(_IN_SUBINTERPRETER.format(backend=backend, module_import=module_import))
+    lines = _ok(proc)
+    if lines == ["no _testcapi"]:
+        pytest.skip("this CPython has no _testcapi to make a subinterpreter with")
+    return lines
+
+
+def test_greenlets_work_in_a_legacy_subinterpreter(run_script, cpython_only, capable):
+    # Upstream works there; pygreenlet's default (auto) takes the reference
+    # backend in a subinterpreter when the compiled one is already loaded.
+    cpython_only("subinterpreters")
+    lines = _in_subinterpreter(run_script, "auto", upstream=not capable("pygreenlet"))
+    assert len(lines) == 2 and lines[0].endswith(" 42") and lines[1] == "0", lines
+
+
+def test_compiled_backend_asked_for_in_a_subinterpreter_says_why_not(
+    run_script, cpython_only, capable
+):
+    import pytest
+
+    cpython_only("subinterpreters")
+    if not capable("stack-slicing"):
+        pytest.skip("only the compiled backend is limited to one interpreter")
+    if not capable("pygreenlet"):
+        pytest.skip("tests pygreenlet's own message")
+    lines = _in_subinterpreter(run_script, "speedups")
+    assert lines == [
+        "ImportError pygreenlet: the 'speedups' backend is not available: it can be "
+        "loaded in only one interpreter of a process, and this is a subinterpreter "
+        "(PYGREENLET_BACKEND=auto uses the reference backend here)",
+        "0",
+    ], lines
