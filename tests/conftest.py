@@ -256,6 +256,18 @@ DIFFERENCES = {
         "goes through a suspended greenlet (its type reports active greenlets as not "
         "collectable); pygreenlet collects it and kills the greenlet",
     ),
+    "dead-thread-restart": (
+        {"upstream"},
+        "once upstream has noticed that a greenlet's thread exited, the greenlet looks "
+        "unstarted again (run and parent can be set) and switching to it crashes; "
+        "pygreenlet keeps it dead",
+    ),
+    "exit-to-unstarted": (
+        {"upstream"},
+        "a GreenletExit handed to an unstarted parent is passed where run()'s argument "
+        "tuple is expected (a crash if the exception has a __dict__); pygreenlet passes "
+        "it as the single argument, as any result (R7)",
+    ),
     "c-layout": (
         {"reference"},
         "the interpreted greenlet type is a __slots__ class: it has upstream's size, but "
