@@ -52,7 +52,9 @@ def load(name: str | None = None) -> ModuleType:
                 "it can be loaded in only one interpreter of a process, and this is a "
                 "subinterpreter (PYGREENLET_BACKEND=auto uses the reference backend here)"
             )
-        raise ImportError("pygreenlet: the %r backend is not available: %s" % (name, reason)) from exc
+        raise ImportError(
+            "pygreenlet: the %r backend is not available: %s" % (name, reason)
+        ) from exc
 
 
 def name_of(module: ModuleType) -> str:

@@ -880,16 +880,21 @@ class greenlet(_Slots):
 
         def __init_subclass__(cls, **kwargs: Any) -> None:
             # R23: the kill on collection must happen even if a subclass
-            # defines __del__ and forgets to call ours.
+            # defines __del__ (or inherits one from a mixin placed before
+            # greenlet) and does not call ours.  As upstream, whose kill comes
+            # after the finalizer, a __del__ that resurrects the greenlet
+            # leaves it alive and unkilled.
             super().__init_subclass__(**kwargs)
-            user_del = cls.__dict__.get("__del__")
+            user_del = getattr(cls, "__del__", None)
             if user_del is not None and not getattr(user_del, "_pyg_chained", False):
 
                 def __del__(self: Any) -> None:
+                    before = _refcount(self)
                     try:
                         user_del(self)
                     finally:
-                        _finalize(self)
+                        if _refcount(self) <= before:
+                            _finalize(self)
 
                 __del__._pyg_chained = True  # type: ignore[attr-defined]
                 cls.__del__ = __del__  # type: ignore[method-assign]
@@ -897,6 +902,8 @@ class greenlet(_Slots):
         def __del__(self) -> None:
             # R23: a suspended greenlet that loses its last reference is killed.
             _finalize(self)
+
+        __del__._pyg_chained = True  # type: ignore[attr-defined]  (no wrapper for ours)
 
     def __cinit__(self, *args: Any, **kwargs: Any) -> None:
         # Like upstream's tp_new: the parent is set here, so a subclass whose

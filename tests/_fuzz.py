@@ -123,8 +123,7 @@ XTHREAD_ACTIONS = ["switch", "throw", "reparent_mine", "reparent_it", "drop", "s
 #: its flag (the interpreter skips the operation that would show the bug and
 #: records "skip (<flag>)"); the long run (tools/fuzz.py) does not, so it
 #: still counts them.  Remove a flag once its bug is fixed.
-KNOWN_BUGS: dict[str, str] = {
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def generate(seed: int, length: int | None = None, sample: bool = False) -> list:
@@ -745,7 +744,7 @@ class _Program:
                 del g
                 rec(f"{tm} resume <- {norm(sw('again'))}")
                 del sw
-            del g
+            g = None
             rec(f"{tm} ends")
 
         t = threading.Thread(target=main)

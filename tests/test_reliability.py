@@ -538,3 +538,58 @@ def test_compiled_backend_asked_for_in_a_subinterpreter_says_why_not(
         "(PYGREENLET_BACKEND=auto uses the reference backend here)",
         "0",
     ], lines
+
+
+# --------------------------------------------------------------------------------------
+# R23: subclasses with finalizers of their own
+# --------------------------------------------------------------------------------------
+
+
+def test_R23_subclass_del_that_resurrects_leaves_the_greenlet_unkilled(api, collect):
+    log, keep = [], []
+
+    class Resurrecting(api.greenlet):
+        def __del__(self):
+            log.append("del")
+            keep.append(self)
+
+    def body():
+        try:
+            api.getcurrent().parent.switch()
+        except api.GreenletExit:
+            log.append("killed")
+            raise
+
+    g = Resurrecting(body)
+    g.switch()
+    del g
+    collect()
+    assert log == ["del"]
+    assert keep and not keep[0].dead
+    g = keep.pop()
+    g.throw()  # clean up: kill it explicitly
+    assert g.dead
+
+
+def test_R23_del_from_a_mixin_before_greenlet_does_not_disable_the_kill(api, collect):
+    log = []
+
+    class Mixin:
+        def __del__(self):
+            log.append("mixin del")
+
+    class Mixed(Mixin, api.greenlet):
+        pass
+
+    def body():
+        try:
+            api.getcurrent().parent.switch()
+        except api.GreenletExit:
+            log.append("killed")
+            raise
+
+    g = Mixed(body)
+    g.switch()
+    del g
+    collect()
+    assert log == ["mixin del", "killed"]
