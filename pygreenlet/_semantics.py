@@ -226,7 +226,10 @@ def _on_thread_exit(ts: _ThreadState) -> None:
     if ts.main is not None:
         # The main greenlet outlives its thread as long as a greenlet of it
         # is referenced (its parent): it needs nothing of the thread then.
-        _st(ts.main).stacklet = None
+        try:
+            _st(ts.main).stacklet = None
+        except Exception:  # interpreted, at teardown: this module's globals are gone
+            pass
 
 
 def _deactivate(s: _State) -> None:
