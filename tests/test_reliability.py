@@ -593,3 +593,33 @@ def test_R23_del_from_a_mixin_before_greenlet_does_not_disable_the_kill(api, col
     del g
     collect()
     assert log == ["mixin del", "killed"]
+
+
+def test_R23_greenlet_dropped_after_a_failed_hand_over_is_killed_at_once(run_script):
+    # An AttributeError('run') from an unstarted parent without run passed
+    # through g2's switch; dropping g2 then must kill it at once (with the GC
+    # off: no cycle may hold it), as upstream.
+    proc = run_script(
+        """
+        import gc
+        gc.disable()
+        class Bare(greenlet):
+            pass
+        g1 = Bare()
+        def run_g2():
+            try:
+                g3.switch()
+            except GreenletExit:
+                print("g2 killed")
+                raise
+        g2 = greenlet(run_g2)
+        g3 = greenlet(lambda: "done", parent=g1)
+        try:
+            g2.switch()
+        except AttributeError as e:
+            print("caught", e)
+        del g2
+        print("after del")
+        """
+    )
+    _ok(proc, "caught run", "g2 killed", "after del")
