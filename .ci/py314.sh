@@ -20,6 +20,10 @@ ROOT=$CACHE/sid314
 # What the chroot holds; its hash names the build, so changing it rebuilds.
 PACKAGES=python3.14,python3.14-dev,python3.14-venv,python3.14-dbg,gcc,libc6-dev
 STAMP="packages=$PACKAGES venv=tox>=4.11"
+if [ "$(id -u)" != 0 ]; then
+    echo "py314.sh: building and entering the chroot needs root" >&2
+    exit 1
+fi
 t0=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - t0 ))s"; }
 
