@@ -850,7 +850,7 @@ class greenlet(_Slots):
                         "argument for green() given by name ('parent') and position (2)"
                     )
                 parent = value
-            elif sys.version_info >= (3, 14):  # R47: CPython 3.14's wording
+            elif sys.version_info >= (3, 13):  # R47: CPython 3.13's wording
                 raise TypeError("green() got an unexpected keyword argument '%s'" % key)
             else:
                 raise TypeError("'%s' is an invalid keyword argument for green()" % key)

@@ -510,7 +510,7 @@ def test_R47_too_many_arguments(api, args, kwargs, n):
 def test_R47_invalid_keyword(api):
     with pytest.raises(TypeError) as info:
         api.greenlet(foo=1)
-    if sys.version_info >= (3, 14):  # the interpreter's parser reworded it
+    if sys.version_info >= (3, 13):  # the interpreter's parser reworded it
         assert str(info.value) == "green() got an unexpected keyword argument 'foo'"
     else:
         assert str(info.value) == "'foo' is an invalid keyword argument for green()"
