@@ -17,7 +17,7 @@ export DEBIAN_FRONTEND=noninteractive
 SRC=$PWD
 CACHE=$SRC/.cache
 ROOT=$CACHE/sid314
-# What the chroot holds; its hash names the build, so changing it rebuilds.
+# What the chroot holds, recorded in it: a change makes the next run rebuild it.
 PACKAGES=python3.14,python3.14-dev,python3.14-venv,python3.14-dbg,gcc,libc6-dev
 STAMP="packages=$PACKAGES venv=tox>=4.11"
 if [ "$(id -u)" != 0 ]; then
@@ -40,7 +40,10 @@ mount_bind() {  # mount_bind HOSTDIR CHROOTDIR
     mkdir -p "$2"
     mount --bind "$1" "$2"
     MOUNTED+=("$2")
+    mount --make-private "$2"   # nothing mounted below it reaches the host's tree
 }
+
+main() {
 
 if [ "$(cat "$ROOT/.pyg-stamp" 2>/dev/null)" != "$STAMP" ]; then
     echo "== py314: building the Debian sid chroot in $ROOT"
@@ -72,7 +75,6 @@ fi
 
 mount_bind /proc "$ROOT/proc"
 mount_bind /dev "$ROOT/dev"
-mount -t tmpfs tmpfs "$ROOT/dev/shm" 2>/dev/null && MOUNTED+=("$ROOT/dev/shm") || true
 
 # A fresh copy of the checkout (tracked and untracked files, not ignored ones).
 rm -rf "$ROOT/src"
@@ -82,8 +84,8 @@ git ls-files -z --cached --others --exclude-standard \
     | tar -c --null -T - -f - | tar -x -C "$ROOT/src" -f -
 
 ENVS=py314-speedups,py314-reference,py314debug-speedups
-# tox inside the chroot: its work dir stays there (cached with it), and the
-# envlist is only these (tox resolves every listed env, and 3.9-3.13 are not there)
+# tox inside the chroot: its work dir stays there (cached with it), and its
+# envlist is only these (the interpreters of the others are not in the chroot)
 tox314() {
     chroot "$ROOT" env -C /src HOME=/root /tox/bin/tox "$@" --workdir /toxwork -x "tox.env_list=$ENVS" -e "$ENVS"
 }
@@ -98,4 +100,9 @@ if [ $status = 0 ]; then
         || status=$?
 fi
 echo "== py314: done in $(elapsed), exit status $status"
-exit $status
+return $status
+}
+
+# (all in a function: bash reads it whole before running it, so editing this
+# file during a run cannot change what the run does)
+main "$@"
