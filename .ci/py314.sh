@@ -44,6 +44,10 @@ mount_bind() {  # mount_bind HOSTDIR CHROOTDIR
 }
 
 main() {
+mkdir -p "$CACHE"
+# one run at a time per checkout: a second would rebuild or copy under the first
+exec 9>"$CACHE/py314.lock"
+flock 9
 
 if [ "$(cat "$ROOT/.pyg-stamp" 2>/dev/null)" != "$STAMP" ]; then
     echo "== py314: building the Debian sid chroot in $ROOT"
@@ -52,7 +56,6 @@ if [ "$(cat "$ROOT/.pyg-stamp" 2>/dev/null)" != "$STAMP" ]; then
         apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
     fi
     rm -rf "$ROOT" "$ROOT.new"
-    mkdir -p "$CACHE"
     # The mirror's sid index is a frozen snapshot whose Release file has
     # expired: apt must not refuse it for that.
     mmdebstrap --quiet --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
