@@ -35,6 +35,7 @@ cleanup() {
     done
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP   # so that the EXIT trap unmounts then too
 
 mount_bind() {  # mount_bind HOSTDIR CHROOTDIR
     mkdir -p "$2"
