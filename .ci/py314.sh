@@ -35,7 +35,27 @@ cleanup() {
     done
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP   # so that the EXIT trap unmounts then too
+
+# Commands in the chroot run as background children that the script waits
+# for, so that a signal to the script reaches it at once: it stops the child,
+# waits for it, and exits, and the EXIT trap unmounts.
+CHILD=
+in_chroot() {  # in_chroot ROOT COMMAND...
+    local rc=0
+    chroot "$@" &
+    CHILD=$!
+    wait "$CHILD" || rc=$?
+    CHILD=
+    return $rc
+}
+on_signal() {
+    if [ -n "$CHILD" ]; then
+        kill -TERM "$CHILD" 2>/dev/null || true
+        wait "$CHILD" 2>/dev/null || true
+    fi
+    exit 130
+}
+trap on_signal INT TERM HUP
 
 mount_bind() {  # mount_bind HOSTDIR CHROOTDIR
     mkdir -p "$2"
@@ -67,8 +87,8 @@ if [ "$(cat "$ROOT/.pyg-stamp" 2>/dev/null)" != "$STAMP" ]; then
     cp /etc/ssl/certs/ca-certificates.crt "$ROOT.new/etc/ssl/certs/"
     mount_bind /proc "$ROOT.new/proc"
     mount_bind /dev "$ROOT.new/dev"
-    chroot "$ROOT.new" python3.14 -m venv /tox
-    chroot "$ROOT.new" /tox/bin/pip install -q "tox>=4.11"
+    in_chroot "$ROOT.new" python3.14 -m venv /tox
+    in_chroot "$ROOT.new" /tox/bin/pip install -q "tox>=4.11"
     cleanup; MOUNTED=()
     mv "$ROOT.new" "$ROOT"
     echo "$STAMP" > "$ROOT/.pyg-stamp"
@@ -91,7 +111,7 @@ ENVS=py314-speedups,py314-reference,py314debug-speedups
 # tox inside the chroot: its work dir stays there (cached with it), and its
 # envlist is only these (the interpreters of the others are not in the chroot)
 tox314() {
-    chroot "$ROOT" env -C /src HOME=/root /tox/bin/tox "$@" --workdir /toxwork -x "tox.env_list=$ENVS" -e "$ENVS"
+    in_chroot "$ROOT" env -C /src HOME=/root /tox/bin/tox "$@" --workdir /toxwork -x "tox.env_list=$ENVS" -e "$ENVS"
 }
 status=0
 # Build and install each environment's package one at a time, then test two
