@@ -1,5 +1,5 @@
 /* pyg_compat.h -- named feature flags for the CPython versions pygreenlet's
- * compiled primitive supports (3.9 to 3.13).
+ * compiled primitive supports (3.9 to 3.14).
  *
  * Everything else in _speedups/ tests these PYG_* flags, never PY_VERSION_HEX
  * itself: each flag names one thing that changed in CPython and says which
@@ -10,13 +10,15 @@
 
 #include <Python.h>
 
-#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x030E0000
-#  error "pygreenlet's compiled primitive supports CPython 3.9 to 3.13 only"
+#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x030F0000
+#  error "pygreenlet's compiled primitive supports CPython 3.9 to 3.14 only"
 #endif
 
-/* A free-threaded build (3.13t) keeps per-thread state that a switch would
- * also have to move (critical sections, docs/internals/interpreter_state.rst): not supported yet, so the
- * build falls back to the reference backend. */
+/* A free-threaded build (3.13t, 3.14t) keeps per-thread state that a switch
+ * would also have to move (critical sections, and on 3.14t the C-stack
+ * references of _PyThreadStateImpl.c_stack_refs;
+ * docs/internals/interpreter_state.rst): not supported yet, so the build
+ * falls back to the reference backend. */
 #ifdef Py_GIL_DISABLED
 #  error "pygreenlet's compiled primitive does not support free-threaded CPython yet"
 #endif
@@ -47,6 +49,26 @@
 /* tstate->datastack_chunk/top/limit hold the frame data stack (3.11, bpo-44590). */
 #define PYG_DATASTACK               (PY_VERSION_HEX >= 0x030B0000)
 
+/* The internal frame headers are split (3.14 moved the
+ * _PyInterpreterFrame layout out of pycore_frame.h): the struct is in
+ * pycore_interpframe_structs.h, the inline helpers we use
+ * (_PyFrame_IsIncomplete) in pycore_interpframe.h. */
+#define PYG_SPLIT_INTERPFRAME_HEADERS (PY_VERSION_HEX >= 0x030E0000)
+
+/* The eval loop keeps a frame's value-stack pointer in a local variable while
+ * it runs, and writes it to frame->stackpointer only around calls that can
+ * escape (3.14; debug builds set the field to NULL meanwhile and assert on
+ * both transitions).  A parked stacklet's top frame is inside such a call
+ * (our switch), so its stackpointer is what the eval loop reloads when the
+ * stacklet resumes: we record it on park and check and restore it on resume
+ * (docs/internals/interpreter_state.rst). */
+#define PYG_FRAME_STACKPOINTER      (PY_VERSION_HEX >= 0x030E0000)
+
+/* tstate->current_executor is the tier-2 (JIT or micro-op interpreter)
+ * executor running on this thread (3.14 keeps it in the thread
+ * state): it belongs to the code of the running stacklet. */
+#define PYG_CURRENT_EXECUTOR        (PY_VERSION_HEX >= 0x030E0000)
+
 /* The eval loop puts an "entry" _PyInterpreterFrame (FRAME_OWNED_BY_CSTACK)
  * on the C stack (3.12, GH-96421 / CPython #113037), so a parked frame chain
  * passes through C-stack memory: we must relink it while parked (docs/internals/hazards.rst: frames on the C stack).
@@ -63,14 +85,32 @@
 #define PYG_RECURSION_DEPTH         (PY_VERSION_HEX < 0x030B0000)
 /* tstate->recursion_remaining counts down from recursion_limit (3.11, bpo-45829). */
 #define PYG_RECURSION_REMAINING     (PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000)
-/* Separate Python and C counters: py_recursion_remaining / c_recursion_remaining
- * (3.12, GH-91079 / CPython PR 96510). */
-#define PYG_PY_C_RECURSION          (PY_VERSION_HEX >= 0x030C0000)
+/* The Python depth is py_recursion_remaining, counting down from
+ * py_recursion_limit (3.12, GH-91079 / CPython PR 96510; still so in 3.14). */
+#define PYG_PY_RECURSION            (PY_VERSION_HEX >= 0x030C0000)
+/* ...and the C depth a separate counter, c_recursion_remaining, counting down
+ * from a compile-time limit (3.12 and 3.13 only). */
+#define PYG_PY_C_RECURSION          (PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000)
 
-#if PY_VERSION_HEX >= 0x030D0000
+#if PY_VERSION_HEX >= 0x030E0000
+/* No C recursion counter any more (3.14):
+ * the eval loop and the recursive C paths compare the machine stack pointer
+ * with c_stack_soft_limit / c_stack_hard_limit of _PyThreadStateImpl,
+ * computed once per thread from the OS thread's stack bounds.  Every stacklet
+ * runs on the thread's own C stack (its slice sits below the slices it was
+ * started under), so those limits are true for each of them and a switch
+ * leaves them alone: a greenlet started deep in the stack has less room left,
+ * exactly as much as the OS gives it.  Nothing to save
+ * (docs/internals/interpreter_state.rst: the C stack). */
+#  define PYG_C_STACK_LIMITS 1
+#elif PY_VERSION_HEX >= 0x030D0000
+#  define PYG_C_STACK_LIMITS 0
 #  define PYG_C_RECURSION_LIMIT Py_C_RECURSION_LIMIT   /* renamed public in 3.13 */
 #elif PY_VERSION_HEX >= 0x030C0000
+#  define PYG_C_STACK_LIMITS 0
 #  define PYG_C_RECURSION_LIMIT C_RECURSION_LIMIT      /* 3.12 spelling */
+#else
+#  define PYG_C_STACK_LIMITS 0
 #endif
 
 /* --- deferred deallocation ("trash can") ---------------------------------- */
@@ -81,6 +121,14 @@
 #define PYG_TRASH_STRUCT            (PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000)
 /* tstate->delete_later is the only per-thread trash state (3.13, GH-117657). */
 #define PYG_DELETE_LATER            (PY_VERSION_HEX >= 0x030D0000)
+
+/* --- free-threading state present in every build ---------------------------- */
+
+/* tstate->critical_section chains the per-object locks of free-threaded
+ * builds from the C stack (3.13, PEP 703).  A GIL build never sets it (it is
+ * always zero there) and free-threaded builds are refused above, so a switch
+ * only checks that it is zero. */
+#define PYG_CRITICAL_SECTION        (PY_VERSION_HEX >= 0x030D0000)
 
 /* --- exception state ------------------------------------------------------- */
 
@@ -121,7 +169,21 @@ typedef _PyCFrame pyg_cframe_t;
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1
 #  endif
-#  include "internal/pycore_frame.h"
+#  if PYG_SPLIT_INTERPFRAME_HEADERS
+/* 3.14's internal headers have inline functions with unused parameters: they
+ * are CPython's, not ours, so -Wextra is quiet for them only. */
+#    if defined(__GNUC__)
+#      pragma GCC diagnostic push
+#      pragma GCC diagnostic ignored "-Wunused-parameter"
+#    endif
+#    include "internal/pycore_interpframe_structs.h"
+#    include "internal/pycore_interpframe.h"
+#    if defined(__GNUC__)
+#      pragma GCC diagnostic pop
+#    endif
+#  else
+#    include "internal/pycore_frame.h"
+#  endif
 #endif
 
 /* 3.9/3.10: PyFrameObject's fields (f_back, f_gen) are in frameobject.h,

@@ -34,11 +34,26 @@ typedef struct {
     pyg_cframe_t *cframe;          /* points into this stacklet's own C stack */
 #endif
 #if PYG_TSTATE_CURRENT_FRAME
+    /* The top of this stacklet's frame chain: tstate must point into the
+     * running stacklet's chain (pushes, pops, tracebacks, sys._getframe). */
     struct _PyInterpreterFrame *current_frame;
+#endif
+#if PYG_FRAME_STACKPOINTER
+    /* The top visible frame when parked and the value-stack pointer the eval
+     * loop spilled into it before calling us: what it reloads on resume. */
+    struct _PyInterpreterFrame *sp_frame;
+    _PyStackRef *stackpointer;
+#endif
+#if PYG_CURRENT_EXECUTOR
+    /* The tier-2 executor this stacklet's code was running in (or NULL):
+     * another stacklet's code must not run under it, and ours resumes in it. */
+    PyObject *current_executor;    /* borrowed, as tstate holds it */
 #endif
     int recursion_depth;           /* Python recursion depth (all versions) */
 #if PYG_PY_C_RECURSION
-    int c_recursion_depth;         /* C recursion depth (3.12+) */
+    int c_recursion_depth;         /* C recursion depth (3.12, 3.13; 3.14
+                                    * checks stack addresses instead:
+                                    * PYG_C_STACK_LIMITS, nothing to save) */
 #endif
 #if PYG_TRASH_NESTING_FIELD || PYG_TRASH_STRUCT
     int trash_delete_nesting;
@@ -167,6 +182,11 @@ pyg_pystate_save(pyg_pystate_t *s, PyThreadState *ts)
             PyGC_Enable();
     }
 #endif
+#if PYG_FRAME_STACKPOINTER
+    /* before the relinking below changes what the chain looks like */
+    s->sp_frame = pyg_first_visible(ts->current_frame);
+    s->stackpointer = s->sp_frame != NULL ? s->sp_frame->stackpointer : NULL;
+#endif
 #if PYG_CSTACK_FRAMES
     pyg_expose_frames(s, PYG_TOP_IFRAME(ts));
 #endif
@@ -176,12 +196,20 @@ pyg_pystate_save(pyg_pystate_t *s, PyThreadState *ts)
 #if PYG_TSTATE_CURRENT_FRAME
     s->current_frame = ts->current_frame;
 #endif
+#if PYG_CURRENT_EXECUTOR
+    s->current_executor = ts->current_executor;
+#endif
+#if PYG_CRITICAL_SECTION
+    assert(ts->critical_section == 0);   /* GIL build: never set */
+#endif
 #if PYG_RECURSION_DEPTH
     s->recursion_depth = ts->recursion_depth;
 #elif PYG_RECURSION_REMAINING
     s->recursion_depth = ts->recursion_limit - ts->recursion_remaining;
-#elif PYG_PY_C_RECURSION
+#elif PYG_PY_RECURSION
     s->recursion_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+#endif
+#if PYG_PY_C_RECURSION
     s->c_recursion_depth = PYG_C_RECURSION_LIMIT - ts->c_recursion_remaining;
 #endif
 #if PYG_TRASH_NESTING_FIELD
@@ -231,12 +259,28 @@ pyg_pystate_restore(pyg_pystate_t *s, PyThreadState *ts)
 #if PYG_TSTATE_CURRENT_FRAME
     ts->current_frame = s->current_frame;
 #endif
+#if PYG_FRAME_STACKPOINTER
+    if (s->sp_frame != NULL) {
+        /* Nothing writes a parked frame's stack pointer: a mismatch means
+         * CPython started doing so and this file needs a look. */
+        assert(s->sp_frame->stackpointer == s->stackpointer);
+        s->sp_frame->stackpointer = s->stackpointer;
+    }
+    s->sp_frame = NULL;
+    s->stackpointer = NULL;
+#endif
+#if PYG_CURRENT_EXECUTOR
+    ts->current_executor = s->current_executor;
+    s->current_executor = NULL;
+#endif
 #if PYG_RECURSION_DEPTH
     ts->recursion_depth = s->recursion_depth;
 #elif PYG_RECURSION_REMAINING
     ts->recursion_remaining = ts->recursion_limit - s->recursion_depth;
-#elif PYG_PY_C_RECURSION
+#elif PYG_PY_RECURSION
     ts->py_recursion_remaining = ts->py_recursion_limit - s->recursion_depth;
+#endif
+#if PYG_PY_C_RECURSION
     ts->c_recursion_remaining = PYG_C_RECURSION_LIMIT - s->c_recursion_depth;
 #endif
 #if PYG_TRASH_NESTING_FIELD
@@ -263,7 +307,8 @@ pyg_pystate_restore(pyg_pystate_t *s, PyThreadState *ts)
 
 /* First run of a stacklet, on its fresh piece of C stack: no frame, no
  * handled exception, no data stack, no trash; the recursion depth is
- * inherited from the stacklet that started it (upstream behaviour, 1.12).
+ * inherited from the stacklet that started it (upstream behaviour, 1.12), and
+ * so is the tier-2 executor (3.14), as for any call from C into Python.
  * `cframe` is storage in the new stacklet's own bottom C frame. */
 static void
 pyg_pystate_fresh(PyThreadState *ts, void *cframe)
@@ -461,6 +506,13 @@ pyg_pystate_clear(pyg_pystate_t *s, int free_datastack)
 #endif
 #if PYG_DELETE_LATER
     s->delete_later = NULL;
+#endif
+#if PYG_FRAME_STACKPOINTER
+    s->sp_frame = NULL;
+    s->stackpointer = NULL;
+#endif
+#if PYG_CURRENT_EXECUTOR
+    s->current_executor = NULL;    /* borrowed, like tstate's own */
 #endif
     s->exc_info = NULL;
 #if PYG_EXC_TRIPLE

@@ -185,12 +185,12 @@ def _free_orphans() -> None:
     held = []
     while True:
         try:
-            s = _orphans.pop()
+            s, refs = _pop_counted(_orphans)
         except IndexError:  # empty (perhaps emptied by another thread meanwhile)
             break
         if s.finished:
             pass
-        elif _getrefcount is not None and _getrefcount(s) > _ORPHAN_REFS:
+        elif refs > _ORPHAN_REFS:
             # A collection of a cycle runs the finalizers of the greenlet and
             # of its state in either order, even when the greenlet survives:
             # a state its greenlet still holds is no orphan yet.  Its
@@ -204,11 +204,18 @@ def _free_orphans() -> None:
     _held_orphans.extend(held)
 
 
+def _pop_counted(states: list) -> tuple:
+    """Pop a state and count its references (0 without refcounts)."""
+    # One function for the probe and for _free_orphans: what sys.getrefcount
+    # counts for a local depends on the bytecode around it (3.14 passes some
+    # locals without a new reference), so both must count the same way.
+    s = states.pop()
+    return s, (_getrefcount(s) if _getrefcount is not None else 0)
+
+
 def _orphan_refs() -> int:
     """How many references ``_free_orphans`` sees on a state that only it holds."""
-    probe = [_State(None)]
-    s = probe.pop()
-    return _getrefcount(s) if _getrefcount is not None else 0
+    return _pop_counted([_State(None)])[1]
 
 
 _getrefcount = getattr(sys, "getrefcount", None)
@@ -933,6 +940,8 @@ class greenlet(_Slots):
                         "argument for green() given by name ('parent') and position (2)"
                     )
                 parent = value
+            elif sys.version_info >= (3, 13):  # R47: CPython 3.13's wording
+                raise TypeError("green() got an unexpected keyword argument '%s'" % key)
             else:
                 raise TypeError("'%s' is an invalid keyword argument for green()" % key)
         if run is not _MISSING:

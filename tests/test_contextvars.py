@@ -153,8 +153,12 @@ def test_R32_context_assignment_while_running(api):
     old_context, new_context = in_new_context(check)
     gc.collect()
     if hasattr(sys, "getrefcount"):
-        # Nothing else keeps the contexts alive: no references leaked.
-        assert sys.getrefcount(old_context) == sys.getrefcount(new_context) == 2
+        # Nothing else keeps the contexts alive: no references leaked.  (As
+        # many references as a context only a local holds: what getrefcount
+        # counts for its own argument differs between versions.)
+        control = Context()
+        counts = {sys.getrefcount(c) for c in (old_context, new_context, control)}
+        assert len(counts) == 1, counts
 
 
 def test_R32_assign_to_unstarted(api):
@@ -214,6 +218,9 @@ def test_R32_assign_to_suspended_main_greenlet(api):
         out["after"] = VAR_VAR.get()
         out["main_ctx"] = main.gr_context is ctx
         g.switch()
+        # CPython 3.14 runs a thread's target inside Context.run(), which
+        # refuses to exit while another context is current (R32)
+        main.gr_context = original
 
     t = threading.Thread(target=in_thread)
     t.start()

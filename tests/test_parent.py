@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import threading
 import weakref
@@ -69,25 +70,32 @@ def _collected_parentless(api):
     ``__del__`` gives it a ``run`` object that holds a weak reference to it.
     The GC clears the greenlet (dropping its parent, then its run), and the
     run object's ``__del__`` resurrects the greenlet through that weak
-    reference (made after the GC cleared the old weak references).
+    reference (made after the GC cleared the old weak references), or on
+    CPython 3.14, which clears it too, through the greenlet's address.
     """
     saved = []
 
     class Resurrector:
-        def __init__(self, ref):
-            self.ref = ref
+        def __init__(self, g):
+            self.ref = weakref.ref(g)
+            self.address = id(g)
 
         def __call__(self):
             return None
 
         def __del__(self):
             g = self.ref()
-            if g is not None:
-                saved.append(g)
+            if g is None:
+                # CPython 3.14 clears the weak references to garbage once more
+                # after running finalizers, so also those this one made: reach
+                # the greenlet through its address instead, as C code holding
+                # a borrowed pointer to it would.
+                g = ctypes.cast(self.address, ctypes.py_object).value
+            saved.append(g)
 
     class Victim(api.greenlet):
         def __del__(self):
-            self.run = Resurrector(weakref.ref(self))
+            self.run = Resurrector(self)
 
     was_enabled = gc.isenabled()
     gc.collect()

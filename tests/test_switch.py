@@ -315,3 +315,38 @@ def test_R3_tracer_fires_on_self_switch_in_child(api):
         api.settrace(None)
     assert r == {"k": 1}
     assert seen == [("switch", me, me)]
+
+
+def test_R1_switches_from_hot_loops(run_script, monkeypatch):
+    # Two greenlets switch from loops hot enough for CPython's JIT, turned on
+    # where the interpreter has one (3.14+): each resumes its loop where it
+    # left it, with its own values, also when parked inside compiled code.
+    monkeypatch.setenv("PYTHON_JIT", "1")
+    proc = run_script(
+        """
+        def producer(n):
+            peer = getcurrent().parent
+            total = 0
+            for i in range(n):
+                total += i & 7
+                if i % 3 == 0:
+                    got = peer.switch(total)
+                    assert got == total + 1, (got, total)
+            return -total
+
+        def consumer(g):
+            seen = 0
+            value = g.switch(60000)
+            while not g.dead:
+                seen += 1
+                value = g.switch(value + 1)
+            return seen, value
+
+        seen, last = consumer(greenlet(producer))
+        expected = sum(i & 7 for i in range(60000))
+        assert (seen, last) == (20000, -expected), (seen, last, expected)
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
+    assert proc.stdout.strip() == "ok"

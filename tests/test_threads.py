@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import platform
 import threading
@@ -77,20 +78,26 @@ def _collected_parentless(api):
     saved = []
 
     class Resurrector:
-        def __init__(self, ref):
-            self.ref = ref
+        def __init__(self, g):
+            self.ref = weakref.ref(g)
+            self.address = id(g)
 
         def __call__(self):
             return None
 
         def __del__(self):
             g = self.ref()
-            if g is not None:
-                saved.append(g)
+            if g is None:
+                # CPython 3.14 clears the weak references to garbage once more
+                # after running finalizers, so also those this one made: reach
+                # the greenlet through its address instead, as C code holding
+                # a borrowed pointer to it would.
+                g = ctypes.cast(self.address, ctypes.py_object).value
+            saved.append(g)
 
     class Victim(api.greenlet):
         def __del__(self):
-            self.run = Resurrector(weakref.ref(self))
+            self.run = Resurrector(self)
 
     was_enabled = gc.isenabled()
     gc.collect()

@@ -9,6 +9,7 @@ import pickle
 import platform
 import re
 import struct
+import sys
 import weakref
 
 import pytest
@@ -509,7 +510,10 @@ def test_R47_too_many_arguments(api, args, kwargs, n):
 def test_R47_invalid_keyword(api):
     with pytest.raises(TypeError) as info:
         api.greenlet(foo=1)
-    assert str(info.value) == "'foo' is an invalid keyword argument for green()"
+    if sys.version_info >= (3, 13):  # the interpreter's parser reworded it
+        assert str(info.value) == "green() got an unexpected keyword argument 'foo'"
+    else:
+        assert str(info.value) == "'foo' is an invalid keyword argument for green()"
 
 
 def test_R47_argument_given_twice(api):
