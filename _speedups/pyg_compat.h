@@ -178,6 +178,7 @@ typedef _PyCFrame pyg_cframe_t;
 #    endif
 #    include "internal/pycore_interpframe_structs.h"
 #    include "internal/pycore_interpframe.h"
+#    include "internal/pycore_frame.h"      /* PyFrameObject (PYG_STACKREF_FRAMES) */
 #    if defined(__GNUC__)
 #      pragma GCC diagnostic pop
 #    endif
@@ -199,6 +200,14 @@ typedef _PyCFrame pyg_cframe_t;
 #elif PYG_INTERP_FRAMES
 #  define PYG_IFRAME_CODE(f)        ((f)->f_code)
 #endif
+/* A frame's slots (code, function, locals, value stack) are _PyStackRef
+ * tagged references and its stack depth a pointer (3.14): a discarded
+ * stacklet's frames are not handed over to their frame objects there; its
+ * data-stack chunks are kept instead while a frame object or a running
+ * generator can still reach them (docs/internals/hazards.rst: frames that
+ * outlive their stack). */
+#define PYG_STACKREF_FRAMES         (PY_VERSION_HEX >= 0x030E0000)
+
 /* Its function: f_func (a PyFunctionObject *) in 3.11, f_funcobj from 3.12. */
 #if PY_VERSION_HEX >= 0x030C0000
 #  define PYG_IFRAME_FUNC(f)        ((f)->f_funcobj)

@@ -355,7 +355,7 @@ pyg_pystate_fresh(PyThreadState *ts, void *cframe)
  * its frame object lives on.  Generators that were running in the stacklet
  * can never resume: they are marked finished (docs/internals/hazards.rst:
  * frames that outlive their stack). */
-#if PYG_INTERP_FRAMES
+#if PYG_INTERP_FRAMES && !PYG_STACKREF_FRAMES
 /* Move interpreter frame `f` (in a chunk) into its frame object `fo`. */
 static void
 pyg_frame_take_ownership(PyFrameObject *fo, struct _PyInterpreterFrame *f)
@@ -469,6 +469,25 @@ pyg_release_frames(PyObject *top_frame)
 }
 #endif
 
+#if PYG_STACKREF_FRAMES
+/* 3.14: whether anything but the chain itself (and our reference to its top
+ * frame object) can reach the frames of a parked chain. */
+static int
+pyg_frames_reachable(PyObject *top_frame)
+{
+    struct _PyInterpreterFrame *f = ((PyFrameObject *)top_frame)->f_frame;
+    while (f != NULL) {
+        PyFrameObject *fo = f->frame_obj;
+        if (f->owner == FRAME_OWNED_BY_GENERATOR)
+            return 1;                       /* a generator that ran here */
+        if (fo != NULL && Py_REFCNT(fo) > ((PyObject *)fo == top_frame ? 2 : 1))
+            return 1;                       /* a frame object held elsewhere */
+        f = f->previous;
+    }
+    return 0;
+}
+#endif
+
 /* Drop everything a parked, finished or discarded stacklet still holds.
  * `free_datastack` is 0 during interpreter finalization, when frame objects
  * pointing into the chunks may still be deallocated later. */
@@ -480,12 +499,20 @@ pyg_pystate_clear(pyg_pystate_t *s, int free_datastack)
     _PyStackChunk *chunk = s->datastack_chunk;
     s->datastack_chunk = NULL;
     if (chunk != NULL && free_datastack) {
+        int keep = 0;
         if (s->top_frame != NULL) {         /* parked: its frames are in the chunks */
             tmp = s->top_frame;
             s->top_frame = NULL;
+#if PYG_STACKREF_FRAMES
+            keep = pyg_frames_reachable(tmp);
+            Py_DECREF(tmp);
+#else
             pyg_detach_frames(tmp);
+#endif
         }
-        pyg_free_datastack(chunk);
+        if (!keep)
+            pyg_free_datastack(chunk);
+        /* else (3.14): left allocated for good, with what its frames hold */
     }
 #elif PYG_TSTATE_FRAME
     if (s->top_frame != NULL && free_datastack) {   /* parked: drop its frames */

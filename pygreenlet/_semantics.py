@@ -330,7 +330,7 @@ def _normalize_throw(typ: Any, val: Any, tb: Any) -> BaseException:
                 else:
                     made = typ(val)
             except BaseException as e:
-                made = e
+                made = _without_entry_frame(e, True)  # no cycle through this frame
             if not isinstance(made, BaseException):
                 made = TypeError(
                     "calling %r should have returned an instance of BaseException, not %s"
@@ -902,9 +902,12 @@ class greenlet(_Slots):
                     before = _refcount(self)
                     try:
                         user_del(self)
-                    finally:
-                        if _refcount(self) <= before:
-                            _finalize(self)
+                    except BaseException:
+                        # reported as CPython reports a failing __del__; the
+                        # traceback would hold self and look like a resurrection
+                        _write_unraisable(self)
+                    if _refcount(self) <= before:
+                        _finalize(self)
 
                 __del__._pyg_chained = True  # type: ignore[attr-defined]
                 cls.__del__ = __del__  # type: ignore[method-assign]

@@ -62,7 +62,7 @@ def test_R23_frames_kept_from_a_greenlet_resurrected_during_its_kill(run_script)
 
 
 def test_R22_frames_and_generators_of_a_dead_threads_greenlet_stay_readable(
-    run_script, upstream_bug
+    run_script, upstream_bug, capable
 ):
     upstream_bug("frees the stack of a dead thread's greenlet under its frame objects", True)
     # A greenlet is left suspended (inside a running generator) in a thread
@@ -131,7 +131,12 @@ def test_R22_frames_and_generators_of_a_dead_threads_greenlet_stay_readable(
             "depth 6",
             "ValueError: boom",
         ], lines
-    assert lines[-1] == "leaked locals 0", lines
+    if capable("stack-slicing") and capable("pygreenlet") and sys.version_info >= (3, 14):
+        # 3.14: the frames are not handed over; the stack's data chunks are
+        # kept with what they hold, 6 body frames a round (docs/internals/hazards.rst)
+        assert lines[-1] == "leaked locals 18", lines
+    else:
+        assert lines[-1] == "leaked locals 0", lines
 
 
 # --------------------------------------------------------------------------------------
@@ -623,3 +628,32 @@ def test_R23_greenlet_dropped_after_a_failed_hand_over_is_killed_at_once(run_scr
         """
     )
     _ok(proc, "caught run", "g2 killed", "after del")
+
+
+def test_R23_subclass_del_that_raises_is_reported_and_the_kill_still_happens(api, collect):
+    log, reports = [], []
+
+    class Failing(api.greenlet):
+        def __del__(self):
+            raise RuntimeError("in __del__")
+
+    def body():
+        try:
+            api.getcurrent().parent.switch()
+        except api.GreenletExit:
+            log.append("killed")
+            raise
+        finally:
+            log.append("finally")
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda report: reports.append(type(report.exc_value))
+    try:
+        g = Failing(body)
+        g.switch()
+        del g
+        collect()
+    finally:
+        sys.unraisablehook = hook
+    assert log == ["killed", "finally"]
+    assert reports == [RuntimeError]
