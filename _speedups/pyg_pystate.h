@@ -411,7 +411,9 @@ static void
 pyg_detach_frames(PyObject *top_frame)
 {
     struct _PyInterpreterFrame *f = ((PyFrameObject *)top_frame)->f_frame;
-    int was_enabled = PyGC_Disable();       /* no finalizer sees a half-moved chain */
+    int was_enabled = PyGC_Disable();       /* no collection sees a half-moved chain */
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);            /* an error pending in the caller survives */
     Py_DECREF(top_frame);                   /* ours; f->frame_obj still holds it */
     while (f != NULL) {
         struct _PyInterpreterFrame *next = f->previous;
@@ -435,6 +437,7 @@ pyg_detach_frames(PyObject *top_frame)
         }
         f = next;
     }
+    PyErr_Restore(et, ev, etb);
     if (was_enabled)
         PyGC_Enable();
 }
