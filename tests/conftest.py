@@ -103,6 +103,13 @@ CPYTHON_ONLY = {
         "so what a drop frees at once cannot be observed there"
     ),
     "subinterpreters": ("PyPy has no subinterpreters"),
+    "gc-thresholds": "PyPy's GC has no generation thresholds to set (gc.set_threshold)",
+    "tracemalloc": "PyPy has no tracemalloc to count a program's memory with",
+    "late-del": (
+        "PyPy decides when a class is made which __del__ its instances run: one set "
+        "on the class afterwards (as the reference backend's chaining does for a "
+        "__del__ inherited from a mixin placed before greenlet) is never called"
+    ),
     "recursion-limit": (
         "PyPy's recursion limit is not a count of Python frames: the frames a "
         "greenlet may still nest depend on the C stack of its OS thread (and on the JIT)"
