@@ -562,13 +562,8 @@ def test_compiled_backend_asked_for_in_a_subinterpreter_says_why_not(
 # --------------------------------------------------------------------------------------
 
 
-def test_R23_subclass_del_that_resurrects_leaves_the_greenlet_unkilled(api, collect):
-    log, keep = [], []
-
-    class Resurrecting(api.greenlet):
-        def __del__(self):
-            log.append("del")
-            keep.append(self)
+def _suspends_and_logs_its_kill(api, log: list):
+    """A run that parks in its parent and appends "killed" to *log* when killed."""
 
     def body():
         try:
@@ -577,7 +572,18 @@ def test_R23_subclass_del_that_resurrects_leaves_the_greenlet_unkilled(api, coll
             log.append("killed")
             raise
 
-    g = Resurrecting(body)
+    return body
+
+
+def test_R23_subclass_del_that_resurrects_leaves_the_greenlet_unkilled(api, collect):
+    log, keep = [], []
+
+    class Resurrecting(api.greenlet):
+        def __del__(self):
+            log.append("del")
+            keep.append(self)
+
+    g = Resurrecting(_suspends_and_logs_its_kill(api, log))
     g.switch()
     del g
     collect()
@@ -599,14 +605,7 @@ def test_R23_del_from_a_mixin_before_greenlet_does_not_disable_the_kill(api, col
     class Mixed(Mixin, api.greenlet):
         pass
 
-    def body():
-        try:
-            api.getcurrent().parent.switch()
-        except api.GreenletExit:
-            log.append("killed")
-            raise
-
-    g = Mixed(body)
+    g = Mixed(_suspends_and_logs_its_kill(api, log))
     g.switch()
     del g
     collect()
