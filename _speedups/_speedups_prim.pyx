@@ -35,6 +35,7 @@ cdef extern from "pyg_switch.h":
     Py_ssize_t pyg_stacklet_offset
     const char *PYG_PLATFORM_NAME
     void pyg_switch(pyg_thread_t *th, pyg_stacklet_t *target)
+    void pyg_after_switch(pyg_thread_t *th)
     void pyg_stacklet_discard(pyg_stacklet_t *s, int free_datastack)
     void pyg_stacklet_dealloc(pyg_stacklet_t *s, int free_datastack)
     void pyg_enter_tracing()
@@ -206,6 +207,13 @@ cpdef object switch(object target):
     value = s.value
     s.value = None
     return value
+
+
+cpdef object settle():
+    """Drop what the switch into the running stacklet left behind (may run any code)."""
+    cdef pyg_thread_t *th = pyg_tls_thread
+    if th != NULL:
+        pyg_after_switch(th)
 
 
 def discard(Stacklet stacklet not None):

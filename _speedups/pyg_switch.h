@@ -11,7 +11,9 @@
  *          pyg_stack_switch, below its pushed registers)
  *   copy, saved
  *          the lowest `saved` bytes of [start, stop) live on the heap in
- *          `copy`; the rest is still on the C stack
+ *          `copy`; the rest is still on the C stack.  The buffer (`capacity`
+ *          bytes) is kept when the slice is restored: the next park reuses
+ *          it, so a steady ping-pong allocates nothing.
  *   prev   the stacklet owning the bytes just above `stop`
  *
  *        high addresses
@@ -44,9 +46,10 @@
  *      copies T's heap bytes back (its own frame lies below T.start, so it
  *      never overwrites itself), recomputes T.prev, and pyg_stack_switch
  *      returns 0 inside T.
- *   4. T, back in its pyg_switch(), restores its interpreter state and only
- *      then drops the references the switch handed over (which may run
- *      arbitrary code, possibly switching again).
+ *   4. T, back in its pyg_switch(), restores its interpreter state.  The
+ *      references the switch handed over are dropped later, by
+ *      pyg_after_switch() (settle()), once the semantics in T has taken its
+ *      hand-over: dropping them may run arbitrary code, even switch again.
  * A stacklet whose entry() returned switches away without saving itself:
  * it is marked dead and its slice is simply abandoned.  Dead and discarded
  * stacklets stay in others' prev chains (kept alive by prev_ref) and are
@@ -134,6 +137,7 @@ struct pyg_stacklet {
     char *stop;
     char *copy;
     Py_ssize_t saved;
+    Py_ssize_t capacity;           /* bytes allocated at copy (kept across resumptions) */
     pyg_stacklet_t *prev;
     PyObject *prev_ref;            /* strong reference to prev's object */
     PyObject *self;                /* borrowed: the Stacklet object embedding us */
@@ -160,7 +164,16 @@ typedef struct {
     pyg_stacklet_t *finished;      /* holds a reference to its object */
 } pyg_thread_t;
 
-static __thread pyg_thread_t *pyg_tls_thread = NULL;
+/* The initial-exec model: every switch reads this several times, and the
+ * default model for a shared library (general dynamic) makes each read a
+ * call to __tls_get_addr.  One pointer fits in the static TLS space that the
+ * C library keeps for modules loaded later (dlopen). */
+#if defined(__GNUC__) && defined(__ELF__)
+#  define PYG_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#  define PYG_TLS __thread
+#endif
+static PYG_TLS pyg_thread_t *pyg_tls_thread = NULL;
 
 /* Set by the Cython module at import: the Stacklet type and where the
  * pyg_stacklet_t sits inside its instances. */
@@ -170,17 +183,23 @@ static Py_ssize_t pyg_stacklet_offset = 0;
 
 /* --- copying slices -------------------------------------------------------- */
 
+/* The largest save buffer a running stacklet keeps for its next park. */
+#define PYG_KEEP_BUFFER 16384
+
 /* Make sure the lowest (upto - s->start) bytes of s's slice are on the heap. */
 static PYG_NO_ASAN void
 pyg_copy_to_heap(pyg_stacklet_t *s, char *upto)
 {
     Py_ssize_t want = upto - s->start;
     if (want > s->saved) {
-        char *c = (char *)PyMem_RawRealloc(s->copy, (size_t)want);
-        if (c == NULL)
-            Py_FatalError("pygreenlet: out of memory while saving a stack slice");
-        pyg_memcpy(c + s->saved, s->start + s->saved, (size_t)(want - s->saved));
-        s->copy = c;
+        if (want > s->capacity) {
+            char *c = (char *)PyMem_RawRealloc(s->copy, (size_t)want);
+            if (c == NULL)
+                Py_FatalError("pygreenlet: out of memory while saving a stack slice");
+            s->copy = c;
+            s->capacity = want;
+        }
+        pyg_memcpy(s->copy + s->saved, s->start + s->saved, (size_t)(want - s->saved));
         s->saved = want;
     }
 }
@@ -226,9 +245,14 @@ pyg_restore_state(void)
     if (target->saved) {
         PYG_UNPOISON(target->start, target->saved);
         pyg_memcpy(target->start, target->copy, (size_t)target->saved);
-        PyMem_RawFree(target->copy);
-        target->copy = NULL;
         target->saved = 0;
+        /* A small buffer stays for the next park; a large one (a deep
+         * stack, once) is not held while running. */
+        if (target->capacity > PYG_KEEP_BUFFER) {
+            PyMem_RawFree(target->copy);
+            target->copy = NULL;
+            target->capacity = 0;
+        }
     }
     /* Who owns the bytes above us now: the first live owner above our stop
      * on the origin's chain (which lists every slice still on the stack). */
@@ -282,10 +306,11 @@ pyg_switch(pyg_thread_t *th, pyg_stacklet_t *target)
         target->owner_thread = PyThread_get_thread_ident();
     if (pyg_stack_switch(pyg_save_state, pyg_restore_state, pyg_stacklet_start) != 0)
         Py_FatalError("pygreenlet: stack switch failed");
-    /* Resumed: our slice is back, th->current is us again. */
+    /* Resumed: our slice is back, th->current is us again.  What the switch
+     * left behind is dropped by pyg_after_switch, which the semantics calls
+     * (settle()) once it has taken its hand-over. */
     pyg_pystate_restore(&me->py, ts);
     PYG_SET_USE_TRACING(ts, th->use_tracing);
-    pyg_after_switch(th);
 }
 
 /* The stacklet `me` has finished: resume `next` (a Stacklet object whose
@@ -325,7 +350,8 @@ pyg_stacklet_start(void)
 #else
     pyg_pystate_fresh(ts, NULL);
 #endif
-    pyg_after_switch(th);
+    /* The entry drops what the switch left behind (pyg_after_switch, through
+     * settle()) once it has taken its hand-over. */
 
     entry = me->entry;
     me->entry = NULL;
@@ -355,6 +381,7 @@ pyg_stacklet_discard(pyg_stacklet_t *s, int free_datastack)
     PyMem_RawFree(s->copy);
     s->copy = NULL;
     s->saved = 0;
+    s->capacity = 0;
     pyg_pystate_clear(&s->py, free_datastack);
     Py_XDECREF(entry);
 }

@@ -36,7 +36,16 @@ def take() -> Any:
     """Return and forget the value put for the running stacklet."""
 
 def switch(target: Stacklet) -> Any:
-    """Park the running stacklet, run *target*; return the value put for us on resumption."""
+    """Park the running stacklet, run *target*; return the value put for us on resumption.
+
+    Runs no Python code in the resumed stacklet: what the switch left behind
+    (references to the stacklet it came from, to a finished one) is dropped
+    only by settle(), which the resumed stacklet (or a new one's entry) calls
+    once it has read what the semantics handed over.
+    """
+
+def settle() -> None:
+    """Drop what the switch into the running stacklet left behind; may run any code."""
 
 def discard(stacklet: Stacklet) -> None:
     """End a parked stacklet without resuming the semantics in it."""

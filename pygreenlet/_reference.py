@@ -263,6 +263,10 @@ def switch(target: Stacklet) -> Any:
     return value
 
 
+def settle() -> None:
+    """Drop what the last switch left behind: nothing here (each stacklet is its own thread)."""
+
+
 def discard(stacklet: Stacklet) -> None:
     """End a parked stacklet without resuming the greenlet semantics in it.
 

@@ -76,6 +76,12 @@ class _ThreadState:
         "deleteme",
         "alive",
         "switching",
+        "x_origin",
+        "x_target",
+        "x_args",
+        "x_kwargs",
+        "x_exc",
+        "x_run",
         "__weakref__",
     )
 
@@ -90,6 +96,23 @@ class _ThreadState:
         # killed later, not in the middle of the switch (docs/internals/hazards.rst:
         # GC during a switch).
         self.switching = False
+        # Compiled, the hand-over of the switch in flight (_enter fills it,
+        # the target empties it before anything else runs there: _switch,
+        # _bootstrap): who switched, to whom, the arguments, the exception to
+        # raise, and for a start the run callable.  One set per thread is
+        # enough, as only one switch of a thread is in flight: the compiled
+        # primitive runs no code between the switch and the target taking
+        # these, and drops what a switch leaves behind (which may run code,
+        # and so switch) only when asked (_prim.settle()).  The reference
+        # primitive cannot promise that (the target's OS thread runs Python
+        # code once woken): interpreted, the hand-over is a tuple put for the
+        # target's stacklet (_prim.put), which nothing else can overwrite.
+        self.x_origin: Any = None
+        self.x_target: Any = None
+        self.x_args: Any = None
+        self.x_kwargs: Any = None
+        self.x_exc: Any = None
+        self.x_run: Any = None
 
 
 class _State:
@@ -166,7 +189,7 @@ def _thread_state(kill_deferred: bool = True) -> _ThreadState:
     R26: greenlets other threads dropped are killed here, unless *kill_deferred*
     is false (settrace/gettrace do not run them, as upstream).
     """
-    ts = _prim.get_thread_data()
+    ts = cython.declare(_ThreadState, _prim.get_thread_data())
     if ts is None:
         # R27: even while the interpreter finalizes (only getcurrent() refuses then)
         ts = _ThreadState()
@@ -412,23 +435,26 @@ def _resolve(ts: _ThreadState, target: Any) -> tuple:
         return target, run
 
 
-def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -> Any:
+def _enter(
+    ts: _ThreadState, target: Any, s: _State, run: Any, origin: Any, args: Any, kwargs: Any, exc: Any
+) -> Any:
     """Prepare *target* (whose state is *s*) to run, starting it unless *run* is _RUNNING.
 
-    Hands it *payload* and returns the stacklet to switch to.  The payload is
-    ``(origin, target, args, kwargs, exc)``, plus ``run`` for a start.  The
-    target makes itself current when it runs: until then the origin still is,
-    so code that runs in between (a finalizer called by a garbage collection
-    that an allocation started) sees the truth (docs/internals/hazards.rst: GC
-    during a switch).
+    Fills the thread's hand-over (``ts.x_*``: *origin*, *target*, *args*,
+    *kwargs*, *exc*, and *run* for a start) and returns the stacklet to
+    switch to.  The target makes itself current when it runs: until then the
+    origin still is, so code that runs in between (a finalizer called by a
+    garbage collection that an allocation started) sees the truth
+    (docs/internals/hazards.rst: GC during a switch).
 
     Returns None, having changed nothing, when the allocations here ran code
     (a finalizer, through the GC) that started or finished *target*: the
     caller resolves it again (R43; upstream, too, re-checks "started").
     """
+    if not cython.compiled:
+        handover = (origin, target, args, kwargs, exc, run)  # allocates: may run any code
     if run is not _RUNNING:
-        stacklet = _prim.new_stacklet(_bootstrap)  # allocates: may run any code
-        payload = payload + (run,)  # so may this
+        stacklet = _prim.new_stacklet(_bootstrap)  # so does this
         if s.started:
             return None
         s.started = True
@@ -436,7 +462,16 @@ def _enter(ts: _ThreadState, target: Any, s: _State, run: Any, payload: tuple) -
         s.stacklet = stacklet
     elif s.finished:
         return None
-    _prim.put(s.stacklet, payload)
+    if cython.compiled:
+        # Nothing allocates or runs code from here until the target has taken these.
+        ts.x_origin = origin
+        ts.x_target = target
+        ts.x_args = args
+        ts.x_kwargs = kwargs
+        ts.x_exc = exc
+        ts.x_run = run
+    else:
+        _prim.put(s.stacklet, handover)
     return s.stacklet
 
 
@@ -473,35 +508,45 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         # (its own OS thread here, saved thread-state fields when compiled).
         _st(origin).context = _prim.get_context()
         ts.switching = True
-        stacklet = _enter(ts, target, s, run, (origin, target, args, kwargs, exc))
+        stacklet = _enter(ts, target, s, run, origin, args, kwargs, exc)
         if stacklet is not None:
             break
         ts.switching = False  # R43: started or finished meanwhile; resolve again
     if target is not origin:
         starting = run is not _RUNNING
         # Nothing in this frame may keep a greenlet alive while it is parked
-        # (R23): ``origin`` travels in the payload and is dropped by the
+        # (R23): ``origin`` travels in the hand-over and is dropped by the
         # receiver; the target (for a dead one, the ancestor that runs
-        # instead, R9) is referenced by the payload until it runs.
+        # instead, R9) is referenced by the hand-over until it runs.
         del origin, args, kwargs, exc, target, run
         try:
-            payload = _prim.switch(stacklet)
+            handover = _prim.switch(stacklet)
         except BaseException:
             # The primitive could not start the target (a thread or memory
             # limit; on the reference backend, no new threads at interpreter
             # shutdown on 3.12+): nothing happened, it stays unstarted (R8).
             ts.switching = False
-            _take_back(s, stacklet, starting)
+            _take_back(ts, s, starting)
             raise
-        # R23: this frame is parked no more, but whatever it held across the
-        # switch (a finished greenlet's last references) must go now, not
-        # when the caller returns: a drop may be the kill of a victim.
-        del s
-        origin, me, args, kwargs, exc = payload
-        del payload  # the tuple would keep origin alive after the del below
+        # Resumed.  Take the hand-over before anything can run code here.
+        if cython.compiled:
+            origin = ts.x_origin
+            me = ts.x_target
+            args = ts.x_args
+            kwargs = ts.x_kwargs
+            exc = ts.x_exc
+            ts.x_origin = ts.x_target = ts.x_args = ts.x_kwargs = ts.x_exc = ts.x_run = None
+        else:
+            origin, me, args, kwargs, exc, _ = handover
+            del handover  # the tuple would keep origin alive after the del below
         ts.current = me
         ts.switching = False
-        del stacklet  # our own stacklet: no reason to hold it
+        # Now what the switch left behind may go (it may run any code, even
+        # switch); then, R23: whatever this frame held across the switch (a
+        # finished greenlet's last references) must go now, not when the
+        # caller returns: a drop may be the kill of a victim.
+        _prim.settle()
+        del s, stacklet
         # We were switched to: restore our state (R32).
         s = _st(me)
         _prim.set_context(s.context)
@@ -520,9 +565,12 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     return _pack(args, kwargs)
 
 
-def _take_back(s: _State, stacklet: Any, starting: bool) -> None:
+def _take_back(ts: _ThreadState, s: _State, starting: bool) -> None:
     """Undo _enter after the primitive refused to start the target."""
-    _prim.put(stacklet, None)
+    if cython.compiled:
+        ts.x_origin = ts.x_target = ts.x_args = ts.x_kwargs = ts.x_exc = ts.x_run = None
+    else:
+        _prim.put(s.stacklet, None)
     if starting:
         s.started = False
         s.ts = None
@@ -536,10 +584,20 @@ def _bootstrap() -> Any:
     RecursionError when the greenlet starts at the recursion limit), is handed
     to the parent (R5); nothing may escape to the primitive.
     """
-    origin, me, args, kwargs, exc, run = _prim.take()
-    ts = _prim.get_thread_data()
+    ts = cython.declare(_ThreadState, _prim.get_thread_data())
+    if cython.compiled:
+        origin = ts.x_origin
+        me = ts.x_target
+        args = ts.x_args
+        kwargs = ts.x_kwargs
+        exc = ts.x_exc
+        run = ts.x_run
+        ts.x_origin = ts.x_target = ts.x_args = ts.x_kwargs = ts.x_exc = ts.x_run = None
+    else:
+        origin, me, args, kwargs, exc, run = _prim.take()
     ts.current = me
     ts.switching = False
+    _prim.settle()  # what the switch left behind may go now (see _switch)
     s = _st(me)
     _prim.set_context(s.context)  # R32: a new greenlet has no context unless one was set
     s.context = None
@@ -622,7 +680,7 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
         try:
             _check_switch_allowed(parent, ts)
             target, run = _resolve(ts, parent)
-            stacklet = _enter(ts, target, _st(target), run, (me, target, args, None, exc))
+            stacklet = _enter(ts, target, _st(target), run, me, args, None, exc)
             del target, run
             if stacklet is not None:
                 break
@@ -633,7 +691,7 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
     if stacklet is None:
         # R7: no ancestor could take it: the thread's main greenlet does
         # (upstream stops the process with a fatal error).
-        stacklet = _enter(ts, ts.main, _st(ts.main), _RUNNING, (me, ts.main, args, None, exc))
+        stacklet = _enter(ts, ts.main, _st(ts.main), _RUNNING, me, args, None, exc)
     # R23: no cycle through this frame (in the traceback of the exception it
     # hands over, interpreted) keeps the outcome or the greenlets alive.
     del me, args, exc, parent

@@ -12,6 +12,8 @@ cdef class _ThreadState:
     cdef public object main, current, tracer
     cdef public list deleteme
     cdef public bint alive, switching
+    # the hand-over of the switch in flight (_semantics.py: _ThreadState)
+    cdef object x_origin, x_target, x_args, x_kwargs, x_exc, x_run
     cdef object __weakref__
 
 cdef class _State:
@@ -37,7 +39,8 @@ cdef object _lineage_ts(object g)
 cdef object _check_switch_allowed(object target, _ThreadState ts)
 cdef object _call_tracer(_ThreadState ts, object exc, object origin, object target)
 cdef tuple _resolve(_ThreadState ts, object target)
-cdef object _enter(_ThreadState ts, object target, _State s, object run, tuple payload)
+cdef object _enter(_ThreadState ts, object target, _State s, object run, object origin,
+                   object args, object kwargs, object exc)
 cdef object _switch(object target, tuple args, object kwargs, object exc)
 # The start and finish path makes no Python-level call of its own: a greenlet
 # started at the recursion limit must still hand its RecursionError over (R5).
@@ -54,7 +57,7 @@ cdef object _capi_throw(object g, object typ, object val, object tb)
 cdef object _capi_set_parent(object g, object parent)
 cdef int _capi_flags(object g) except -1
 cdef object _capi_parent(object g)
-cdef object _take_back(_State s, object stacklet, bint starting)
+cdef object _take_back(_ThreadState ts, _State s, bint starting)
 cdef object _RUNNING
 cdef list _orphans, _held_orphans
 cdef object _main_greenlets
