@@ -153,7 +153,7 @@ def set_thread_data(data, on_exit):
     return m
 
 
-def new_stacklet(entry):
+cpdef object new_stacklet(object entry):
     """A stacklet that runs ``entry()`` when first switched to."""
     cdef Stacklet s = Stacklet.__new__(Stacklet)
     Py_INCREF(entry)

@@ -155,6 +155,17 @@ class _State:
             _orphans.append(self)
 
 
+def _new_state(parent: Any) -> _State:
+    """A new greenlet's state, as ``_State(parent)`` (compiled: without a Python-level call)."""
+    if cython.compiled:
+        s = _State.__new__(_State)  # fields start as None and False
+        s.run = _MISSING
+        s.parent = parent
+    else:
+        s = _State(parent)
+    return s
+
+
 # --------------------------------------------------------------------------------------
 # Thread state
 # --------------------------------------------------------------------------------------
@@ -323,7 +334,7 @@ def _lineage_ts(g: Any) -> Any:
 
 def _check_switch_allowed(target: Any, ts: _ThreadState) -> None:
     """R20: a greenlet can only be switched to from the thread it belongs to."""
-    owner = _lineage_ts(target)
+    owner = cython.declare(_ThreadState, _lineage_ts(target))
     if owner is None:
         raise error("cannot switch to a garbage collected greenlet")
     if not owner.alive:
@@ -421,13 +432,22 @@ def _resolve(ts: _ThreadState, target: Any) -> tuple:
     unstarted one has its ``run`` looked up (ordinary attribute access, which
     may run code and even switch); if it got started meanwhile, retry.
     """
+    hopped = False
     while True:
         s = _st(target)
         if s.started:
             if not s.finished:
                 return target, _RUNNING
             target = s.parent  # R9
+            hopped = True
             continue
+        if type(target) is greenlet and not hopped:
+            # R8 for the base type: its own run property, which runs no code,
+            # so nothing changed since the caller checked R20 for this target.
+            run = s.run
+            if run is _MISSING:
+                raise AttributeError("run")
+            return target, run
         run = target.run  # R8: AttributeError('run') propagates to the caller
         if s.started:  # R43: started re-entrantly while looking up run
             continue
@@ -454,7 +474,7 @@ def _enter(
     if not cython.compiled:
         handover = (origin, target, args, kwargs, exc, run)  # allocates: may run any code
     if run is not _RUNNING:
-        stacklet = _prim.new_stacklet(_bootstrap)  # so does this
+        stacklet = _prim.new_stacklet(_entry)  # so does this
         if s.started:
             return None
         s.started = True
@@ -486,20 +506,25 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         exc = exc.pop()
     ts = _thread_state(False)
     s = _st(target)
+    checked = False  # R20 checked for target, and no code ran since
     if not (s.ts is ts and s.started and not s.finished):
         # R20 first: as upstream, a switch to another thread's greenlet fails
         # before the greenlets other threads dropped are killed (R26).
         _check_switch_allowed(target, ts)
+        checked = True
     if ts.deleteme:
         _kill_deleteme(ts)
+        checked = False
     stacklet: Any = None
     while True:
         if s.ts is ts and s.started and not s.finished:
             run = _RUNNING  # the common case: an active greenlet of this very thread
         else:
-            _check_switch_allowed(target, ts)  # R20
+            if not checked:
+                _check_switch_allowed(target, ts)  # R20
             target, run = _resolve(ts, target)
             s = _st(target)
+        checked = False
         origin = ts.current
         if target is origin:
             break
@@ -632,6 +657,9 @@ def _bootstrap() -> Any:
     del result, exc
     return _die(ts, outcome)
 
+
+#: What every new stacklet runs (compiled: a C variable, no lookup by name).
+_entry: Any = _bootstrap
 
 #: BaseException's own traceback slot, whatever a subclass makes of
 #: ``__traceback__`` or ``with_traceback`` (upstream hands the exception over
@@ -943,7 +971,7 @@ class greenlet(_Slots):
 
         def __new__(cls, *args: Any, **kwargs: Any) -> greenlet:
             self = object.__new__(cls)
-            _set_state(self, _State(_thread_state().current))
+            _set_state(self, _new_state(_thread_state().current))
             return self
 
         def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -980,7 +1008,7 @@ class greenlet(_Slots):
         # Like upstream's tp_new: the parent is set here, so a subclass whose
         # __init__ never calls ours still works.  (Only the compiled build
         # runs __cinit__; interpreted, __new__ above does this.)
-        _set_state(self, _State(_thread_state().current))
+        _set_state(self, _new_state(_thread_state().current))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # R47: greenlet(run=None, parent=None), with CPython's argument errors

@@ -6,6 +6,7 @@
 # inside the semantics layer.
 
 # The primitive's C-level functions: _prim.put(...) etc. compile to C calls.
+cimport cython
 from pygreenlet cimport _speedups_prim as _prim
 
 cdef class _ThreadState:
@@ -35,30 +36,39 @@ cdef class greenlet(_Slots):
 cdef _ThreadState _thread_state(bint kill_deferred=*)
 cdef bint _active(_State s)
 cdef object _pack(tuple args, object kwargs)
-cdef object _lineage_ts(object g)
+cdef _ThreadState _lineage_ts(object g)
 cdef object _check_switch_allowed(object target, _ThreadState ts)
 cdef object _call_tracer(_ThreadState ts, object exc, object origin, object target)
+@cython.locals(hopped=bint)
 cdef tuple _resolve(_ThreadState ts, object target)
 cdef object _enter(_ThreadState ts, object target, _State s, object run, object origin,
                    object args, object kwargs, object exc)
+@cython.locals(checked=bint)
 cdef object _switch(object target, tuple args, object kwargs, object exc)
 # The start and finish path makes no Python-level call of its own: a greenlet
 # started at the recursion limit must still hand its RecursionError over (R5).
 cdef object _die(_ThreadState ts, list outcome)
 cdef object _without_entry_frame(object e, bint keep)
 cdef object _raise(object exc)
+@cython.locals(s=_State)
+cdef _State _new_state(object parent)
+cdef object _deactivate(_State s)
 cdef _State _st(object g)
 cdef _set_state(object g, _State s)
+@cython.locals(ts=_ThreadState, collector=_State)
+cdef object _finalize(object g)
 cdef int _finalize_in_dealloc(object g) noexcept
 cdef object _capi_getcurrent()
 cdef object _capi_switch(object g, tuple args, object kwargs)
 cdef object _throw(object g, object typ, object val, object tb)
 cdef object _capi_throw(object g, object typ, object val, object tb)
 cdef object _capi_set_parent(object g, object parent)
+cdef object _set_run(object g, object value)
+cdef object _set_parent(object g, object value)
 cdef int _capi_flags(object g) except -1
 cdef object _capi_parent(object g)
 cdef object _take_back(_ThreadState ts, _State s, bint starting)
-cdef object _RUNNING
+cdef object _RUNNING, _MISSING, _entry
 cdef list _orphans, _held_orphans
 cdef object _main_greenlets
 cdef bint _finalizing()

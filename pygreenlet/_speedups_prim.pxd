@@ -6,6 +6,7 @@
 
 cpdef object get_thread_data()
 cpdef object current()
+cpdef object new_stacklet(object entry)
 cpdef object put(object stacklet, object value)
 cpdef object take()
 cpdef object switch(object target)
