@@ -30,6 +30,7 @@ cdef extern from "pyg_switch.h":
         pyg_stacklet_t *current
         pyg_stacklet_t *main
         PyObject *handle
+        unsigned long ident
     pyg_thread_t *pyg_tls_thread
     PyTypeObject *pyg_stacklet_type
     Py_ssize_t pyg_stacklet_offset
@@ -140,7 +141,7 @@ def set_thread_data(data, on_exit):
     cdef Stacklet m = Stacklet.__new__(Stacklet)
     m.st.is_main = 1
     m.st.stop = <char *>(<size_t>-1)
-    m.st.owner_thread = PyThread_get_thread_ident()
+    m.st.owner_thread = h.th.ident = PyThread_get_thread_ident()
     h.data = data
     h.on_exit = on_exit
     h.main = m
@@ -199,7 +200,7 @@ cpdef object switch(object target):
         if t.st.stop == NULL:
             if t.st.entry == NULL:
                 raise RuntimeError("pygreenlet: stacklet has no entry")
-        elif t.st.owner_thread != PyThread_get_thread_ident():
+        elif t.st.owner_thread != th.ident:
             raise RuntimeError("pygreenlet: cannot switch to a stacklet of another thread")
         pyg_switch(th, &t.st)
     # Resumed: `me` is the running stacklet again.

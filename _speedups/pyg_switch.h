@@ -154,6 +154,7 @@ typedef struct {
     pyg_stacklet_t *current;       /* the running stacklet; strong reference */
     pyg_stacklet_t *main;
     PyObject *handle;              /* borrowed: the owning thread handle */
+    unsigned long ident;           /* PyThread_get_thread_ident() of this thread */
     /* In flight during one switch (no stack variable survives it). */
     pyg_stacklet_t *origin;
     pyg_stacklet_t *target;
@@ -303,7 +304,7 @@ pyg_switch(pyg_thread_t *th, pyg_stacklet_t *target)
     th->target = target;
     th->current = target;
     if (target->stop == NULL)
-        target->owner_thread = PyThread_get_thread_ident();
+        target->owner_thread = th->ident;
     if (pyg_stack_switch(pyg_save_state, pyg_restore_state, pyg_stacklet_start) != 0)
         Py_FatalError("pygreenlet: stack switch failed");
     /* Resumed: our slice is back, th->current is us again.  What the switch
@@ -330,7 +331,7 @@ pyg_finish(pyg_thread_t *th, pyg_stacklet_t *me, PyObject *next)
     th->target = target;
     th->current = target;                /* takes our reference to next */
     if (target->stop == NULL)
-        target->owner_thread = PyThread_get_thread_ident();
+        target->owner_thread = th->ident;
     pyg_stack_switch(pyg_save_state, pyg_restore_state, pyg_stacklet_start);
     Py_FatalError("pygreenlet: a finished stacklet was resumed");
 }

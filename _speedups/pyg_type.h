@@ -191,10 +191,33 @@ pyg_type_set_name(PyObject *type, const char *name)
     PyType_Modified((PyTypeObject *)type);
 }
 
+/* greenlet(run, parent) without keywords: Cython's __init__ (``*args,
+ * **kwargs``, for R47's exact argument errors) builds a keyword dict on every
+ * call.  This tp_init takes the common call, up to two positional arguments
+ * and no keywords, straight to the rules (_semantics.py: _init_args) and
+ * leaves every other call, errors included, to Cython's.  A subclass that
+ * defines __init__ gets its own slot; one calling greenlet.__init__ goes
+ * through the type's __init__ attribute, which stays Cython's. */
+/* run and parent are borrowed PyObject pointers, NULL when not given (void * for
+ * Cython, which cannot type a nullable object argument). */
+typedef int (*pyg_init_fn)(PyObject *g, void *run, void *parent);
+static pyg_init_fn pyg_init_args = NULL;
+static initproc pyg_cython_init = NULL;
+
+static int
+pyg_greenlet_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (n <= 2 && (kwds == NULL || PyDict_GET_SIZE(kwds) == 0))
+        return pyg_init_args(self, n > 0 ? (void *)PyTuple_GET_ITEM(args, 0) : NULL,
+                             n > 1 ? (void *)PyTuple_GET_ITEM(args, 1) : NULL);
+    return pyg_cython_init(self, args, kwds);
+}
+
 static int
 pyg_type_init(PyObject *greenlet_type, PyObject *state_type, Py_ssize_t state_off,
               Py_ssize_t started_off, Py_ssize_t finished_off, Py_ssize_t is_main_off,
-              pyg_finalize_fn finalize)
+              pyg_finalize_fn finalize, pyg_init_fn init_args)
 {
     PyTypeObject *gt = (PyTypeObject *)greenlet_type;
     PyTypeObject *st = (PyTypeObject *)state_type;
@@ -216,6 +239,9 @@ pyg_type_init(PyObject *greenlet_type, PyObject *state_type, Py_ssize_t state_of
     pyg_finished_off = finished_off;
     pyg_is_main_off = is_main_off;
     pyg_finalize = finalize;
+    pyg_init_args = init_args;
+    pyg_cython_init = gt->tp_init;
+    gt->tp_init = pyg_greenlet_init;
     pyg_cython_dealloc = gt->tp_dealloc;
     gt->tp_dealloc = pyg_greenlet_dealloc;
     gt->tp_finalize = pyg_greenlet_finalize;

@@ -504,7 +504,9 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     """
     if type(exc) is list:
         exc = exc.pop()
-    ts = _thread_state(False)
+    ts = cython.declare(_ThreadState, _prim.get_thread_data())
+    if ts is None or _orphans or _held_orphans:
+        ts = _thread_state(False)
     s = _st(target)
     checked = False  # R20 checked for target, and no code ran since
     if not (s.ts is ts and s.started and not s.finished):
@@ -1033,10 +1035,7 @@ class greenlet(_Slots):
                 raise TypeError("green() got an unexpected keyword argument '%s'" % key)
             else:
                 raise TypeError("'%s' is an invalid keyword argument for green()" % key)
-        if run is not _MISSING:
-            _set_run(self, run)
-        if parent is not _MISSING and parent is not None:
-            _set_parent(self, parent)
+        _set_run_and_parent(self, run, parent)
 
     def switch(self, *args: Any, **kwargs: Any) -> Any:
         """switch(*args, **kwargs)
@@ -1210,6 +1209,27 @@ def _throw(g: Any, typ: Any, val: Any, tb: Any) -> Any:
     box = [exc]  # R11: handed over, not kept by this frame across the switch
     del exc, s
     return _switch(g, (), None, box)
+
+
+def _set_run_and_parent(g: Any, run: Any, parent: Any) -> None:
+    """The end of greenlet.__init__: *run* and *parent* as given (_MISSING: not given)."""
+    if run is not _MISSING:
+        _set_run(g, run)
+    if parent is not _MISSING and parent is not None:
+        _set_parent(g, parent)
+
+
+def _init_args(g: Any, run: Any, parent: Any) -> int:
+    """greenlet(run, parent) with positional arguments only (compiled: the type's fast tp_init).
+
+    *run* and *parent* are C pointers there, NULL when not given.
+    """
+    _set_run_and_parent(
+        g,
+        cython.cast(object, run) if run else _MISSING,
+        cython.cast(object, parent) if parent else _MISSING,
+    )
+    return 0
 
 
 def _set_run(g: Any, value: Any) -> None:
@@ -1432,6 +1452,7 @@ if cython.compiled:
         pyg_offset_of(_probe_state, cython.address(cython.cast(_State, _probe_state).finished)),  # noqa: F821
         pyg_offset_of(_probe_state, cython.address(cython.cast(_State, _probe_state).is_main)),  # noqa: F821
         cython.address(_finalize_in_dealloc),
+        cython.address(_init_args),
     )
     del _probe_state, _probe_slots
     pyg_capi_init(  # noqa: F821

@@ -58,11 +58,13 @@ cdef _set_state(object g, _State s)
 @cython.locals(ts=_ThreadState, collector=_State)
 cdef object _finalize(object g)
 cdef int _finalize_in_dealloc(object g) noexcept
+cdef int _init_args(object g, void *run, void *parent) except -1
 cdef object _capi_getcurrent()
 cdef object _capi_switch(object g, tuple args, object kwargs)
 cdef object _throw(object g, object typ, object val, object tb)
 cdef object _capi_throw(object g, object typ, object val, object tb)
 cdef object _capi_set_parent(object g, object parent)
+cdef object _set_run_and_parent(object g, object run, object parent)
 cdef object _set_run(object g, object value)
 cdef object _set_parent(object g, object value)
 cdef int _capi_flags(object g) except -1
@@ -81,6 +83,7 @@ cdef extern from "pyg_compat.h":
 # The type protocol Cython cannot express, and the C API table (one header).
 cdef extern from "pyg_type.h":
     ctypedef int (*pyg_finalize_fn)(object) noexcept
+    ctypedef int (*pyg_init_fn)(object, void *, void *) except -1
     ctypedef object (*pyg_capi_current_fn)()
     ctypedef object (*pyg_capi_switch_fn)(object, tuple, object)
     ctypedef object (*pyg_capi_throw_fn)(object, object, object, object)
@@ -90,7 +93,7 @@ cdef extern from "pyg_type.h":
     int PYG_FLAG_MAIN, PYG_FLAG_STARTED, PYG_FLAG_ACTIVE
     int pyg_type_init(object greenlet_type, object state_type, Py_ssize_t state_off,
                       Py_ssize_t started_off, Py_ssize_t finished_off, Py_ssize_t is_main_off,
-                      pyg_finalize_fn finalize) except -1
+                      pyg_finalize_fn finalize, pyg_init_fn init_args) except -1
     object pyg_alloc_greenlet()
     int pyg_set_dict(object g, object value) except -1
     int pyg_type_setattr(object type, object name, object value) except -1
