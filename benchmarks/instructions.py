@@ -15,8 +15,14 @@ Operations (``--ops``, default all):
 - ``create``: create a greenlet that is never started and drop it, per greenlet;
 - ``throw``: throw into a suspended greenlet that catches and switches back,
   per round trip;
-- ``deep``: ping-pong between two child greenlets, each ~50 Python frames
-  deep, per switch.
+- ``deep``, ``deep500``: ping-pong between two child greenlets, each ~50
+  (500) Python frames deep, per switch;
+- ``switch-arg``: the ping-pong passing one argument each way;
+- ``switch-traced``: the ping-pong with a greenlet tracer set (``settrace``);
+- ``round-robin``: the main greenlet switching to each of 1,000 parked
+  greenlets in turn, each switching back, per switch;
+- ``drop``: start a greenlet that parks itself and drop it (killed with
+  GreenletExit), per greenlet.
 """
 
 from __future__ import annotations
@@ -131,10 +137,10 @@ def run(n):
         throw(Bump)
 """,
     ),
-    "deep": Op(
-        "switch",
-        2,
-        """
+}
+
+#: Ping-pong between two child greenlets, each *depth* Python frames deep.
+DEEP = """
 def descend(depth, then):
     if depth:
         return descend(depth - 1, then)
@@ -151,12 +157,89 @@ def run(n):
         while True:
             switch()
 
-    first = api.greenlet(lambda: descend(50, ping))
-    second = api.greenlet(lambda: descend(50, pong))
+    first = api.greenlet(lambda: descend(DEPTH, ping))
+    second = api.greenlet(lambda: descend(DEPTH, pong))
     first.switch()
+"""
+OPS["deep"] = Op("switch", 2, DEEP.replace("DEPTH", "50"))
+# each child starts at its starter's recursion depth, as with upstream
+OPS["deep500"] = Op("switch", 2, "sys.setrecursionlimit(5000)\n" + DEEP.replace("DEPTH", "500"))
+
+OPS.update(
+    {
+        "switch-arg": Op(
+            "switch",
+            2,
+            """
+def partner(value):
+    main = api.getcurrent().parent
+    while True:
+        value = main.switch(value)
+
+def run(n):
+    g = api.greenlet(partner)
+    g.switch(0)
+    switch = g.switch
+    for i in range(n):
+        switch(i)
 """,
-    ),
-}
+        ),
+        "switch-traced": Op(
+            "switch",
+            2,
+            """
+def partner():
+    main = api.getcurrent().parent
+    while True:
+        main.switch()
+
+def tracer(event, args):
+    pass
+
+def run(n):
+    g = api.greenlet(partner)
+    g.switch()
+    api.settrace(tracer)
+    switch = g.switch
+    for _ in range(n):
+        switch()
+    api.settrace(None)
+""",
+        ),
+        "round-robin": Op(
+            "switch",
+            2,
+            """
+def partner():
+    main = api.getcurrent().parent
+    while True:
+        main.switch()
+
+def run(n):
+    pool = [api.greenlet(partner) for _ in range(1000)]
+    for g in pool:
+        g.switch()
+    for i in range(n):
+        pool[i % 1000].switch()
+""",
+        ),
+        "drop": Op(
+            "greenlet",
+            1,
+            """
+def parked():
+    api.getcurrent().parent.switch()
+
+def run(n):
+    greenlet = api.greenlet
+    for _ in range(n):
+        g = greenlet(parked)
+        g.switch()
+        del g  # killed: GreenletExit thrown in, it finishes
+""",
+        ),
+    }
+)
 
 
 def child_env() -> dict:

@@ -693,10 +693,12 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
     result, exc = outcome
     outcome.clear()
     me = ts.current
-    if me is None or _st(me).stacklet is not _prim.current():
+    if me is None:
         return None  # discarded (R22, R23): end without switching anywhere
-    ts.switching = True
     s = _st(me)
+    if s.stacklet is not _prim.current():
+        return None  # the same
+    ts.switching = True
     s.context = _prim.get_context()  # a dead greenlet keeps its last context (R32)
     _prim.set_context(None)
     s.finished = True
@@ -1307,7 +1309,10 @@ def getcurrent() -> greenlet:
     """
     if _finalizing():
         raise RuntimeError("greenlet is being finalized")  # R27
-    return _thread_state().current
+    ts = cython.declare(_ThreadState, _prim.get_thread_data())
+    if ts is None or ts.deleteme or _orphans or _held_orphans:
+        ts = _thread_state()  # the first use in this thread, or work to do first (R26)
+    return ts.current
 
 
 def settrace(callback: Callable[[str, tuple], Any] | None) -> Any:

@@ -3,6 +3,8 @@ backend, an OS thread each) still works."""
 
 from __future__ import annotations
 
+import sys
+
 
 def test_R23_ten_thousand_suspended_greenlets(run_script):
     proc = run_script(
@@ -44,11 +46,14 @@ def test_R23_ten_thousand_suspended_greenlets(run_script):
     assert proc.stdout.strip() == "ok"
 
 
-def test_R23_dropping_a_long_chain_of_suspended_greenlets(run_script):
+def test_R23_dropping_a_long_chain_of_suspended_greenlets(run_script, upstream_bug):
     # Each greenlet is parked in a frame that holds the previous one, so
     # dropping the newest kills them all, each kill dropping the next: on
     # CPython the kills nest.  Upstream greenlet 3.5.6 on CPython 3.13.0 runs
-    # out of C stack here (SIGSEGV) with 100,000 greenlets.
+    # out of C stack here (SIGSEGV) with 100,000 greenlets, not on every run
+    # (it depends on how much C stack each nested kill takes there).
+    if sys.version_info >= (3, 13):
+        upstream_bug("runs out of C stack killing a chain of 100,000 greenlets", True)
     proc = run_script(
         """
         import gc
