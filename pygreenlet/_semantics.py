@@ -524,8 +524,14 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         else:
             if not checked:
                 _check_switch_allowed(target, ts)  # R20
-            target, run = _resolve(ts, target)
-            s = _st(target)
+            if not s.started and type(target) is greenlet:
+                # R8 for the base type, as in _resolve, without building its tuple
+                run = s.run
+                if run is _MISSING:
+                    raise AttributeError("run")
+            else:
+                target, run = _resolve(ts, target)
+                s = _st(target)
         checked = False
         origin = ts.current
         if target is origin:
@@ -710,10 +716,16 @@ def _die(ts: _ThreadState, outcome: list) -> Any:
     stacklet: Any = None
     while parent is not None:  # R7: try each ancestor until one takes it
         try:
-            _check_switch_allowed(parent, ts)
-            target, run = _resolve(ts, parent)
-            stacklet = _enter(ts, target, _st(target), run, me, args, None, exc)
-            del target, run
+            ps = _st(parent)
+            if ps.ts is ts and ps.started and not ps.finished:
+                # the common case: an active greenlet of this thread (R20 holds)
+                stacklet = _enter(ts, parent, ps, _RUNNING, me, args, None, exc)
+            else:
+                _check_switch_allowed(parent, ts)
+                target, run = _resolve(ts, parent)
+                stacklet = _enter(ts, target, _st(target), run, me, args, None, exc)
+                del target, run
+            del ps
             if stacklet is not None:
                 break
             continue  # R43: started or finished meanwhile; resolve it again
