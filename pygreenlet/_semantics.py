@@ -861,6 +861,31 @@ def _del_dict(g: Any) -> None:
     raise TypeError("__dict__ may not be deleted")  # R41
 
 
+def _chain_del(cls: Any) -> None:
+    """Interpreted only: wrap the ``__del__`` a greenlet subclass runs so that it kills (R23)."""
+    # R23: the kill on collection must happen even if a subclass defines
+    # __del__ (or inherits one from a mixin placed before greenlet, or has one
+    # set on it or on a base after it was made: checked again by __new__) and
+    # does not call ours.  As upstream, whose kill comes after the finalizer,
+    # a __del__ that resurrects the greenlet leaves it alive and unkilled.
+    user_del = getattr(cls, "__del__", None)
+    if user_del is not None and not getattr(user_del, "_pyg_chained", False):
+
+        def __del__(self: Any) -> None:
+            before = _refcount(self)
+            try:
+                user_del(self)
+            except BaseException:
+                # reported as CPython reports a failing __del__; the
+                # traceback would hold self and look like a resurrection
+                _write_unraisable(self)
+            if _refcount(self) <= before:
+                _finalize(self)
+
+        __del__._pyg_chained = True  # type: ignore[attr-defined]
+        cls.__del__ = __del__  # type: ignore[method-assign]
+
+
 class greenlet(_Slots):
     """greenlet(run=None, parent=None) -> greenlet
 
@@ -886,31 +911,13 @@ class greenlet(_Slots):
         def __new__(cls, *args: Any, **kwargs: Any) -> greenlet:
             self = object.__new__(cls)
             _set_state(self, _State(_thread_state().current))
+            if not getattr(cls.__del__, "_pyg_chained", False):
+                _chain_del(cls)  # R23: a __del__ set on the class after it was made
             return self
 
         def __init_subclass__(cls, **kwargs: Any) -> None:
-            # R23: the kill on collection must happen even if a subclass
-            # defines __del__ (or inherits one from a mixin placed before
-            # greenlet) and does not call ours.  As upstream, whose kill comes
-            # after the finalizer, a __del__ that resurrects the greenlet
-            # leaves it alive and unkilled.
             super().__init_subclass__(**kwargs)
-            user_del = getattr(cls, "__del__", None)
-            if user_del is not None and not getattr(user_del, "_pyg_chained", False):
-
-                def __del__(self: Any) -> None:
-                    before = _refcount(self)
-                    try:
-                        user_del(self)
-                    except BaseException:
-                        # reported as CPython reports a failing __del__; the
-                        # traceback would hold self and look like a resurrection
-                        _write_unraisable(self)
-                    if _refcount(self) <= before:
-                        _finalize(self)
-
-                __del__._pyg_chained = True  # type: ignore[attr-defined]
-                cls.__del__ = __del__  # type: ignore[method-assign]
+            _chain_del(cls)
 
         def __del__(self) -> None:
             # R23: a suspended greenlet that loses its last reference is killed.

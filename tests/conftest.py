@@ -303,6 +303,12 @@ DIFFERENCES = {
         "and on PyPy, hooks set from Python are taken off while the greenlet tracer runs "
         "and put back after it (sys.settrace audit events; sys.gettrace() is None there)",
     ),
+    "late-del-suspended": (
+        {"reference"},
+        "a __del__ set on a greenlet subclass (or a base of it) after the last greenlet "
+        "of that class was made is run, but does not kill a greenlet suspended since "
+        "then: its stack is freed without GreenletExit (finally blocks run)",
+    ),
     "dead-thread-finally": (
         {"reference"},
         "a greenlet suspended in a thread that exited runs its finally "
