@@ -70,9 +70,7 @@ def test_R23_del_set_later_on_a_mixin_base_runs_before_the_kill(api, collect, cp
     assert log == ["mixin del", "killed", "finally"]
 
 
-def test_R23_del_replaced_later_runs_instead_and_the_kill_still_happens(
-    api, collect, cpython_only
-):
+def test_R23_del_replaced_later_runs_instead_and_the_kill_still_happens(api, collect, cpython_only):
     cpython_only("late-del")
     log = []
 
