@@ -17,6 +17,7 @@ import ctypes
 import gc
 import sys
 from contextvars import Context as _Context
+from itertools import islice as _islice
 from typing import Any, Callable
 
 NAME = "reference"
@@ -235,6 +236,19 @@ def take() -> Any:
 # not, as in any ``finally`` block of Python code.
 
 _BLOCK = (True,)  # map(lock.acquire, _BLOCK): one blocking acquire, recorded
+
+
+def _one_acquire(lock: Any) -> Any:
+    """An iterator whose one item is ``lock.acquire()``, for ``record.extend``.
+
+    Unlike ``map(lock.acquire, _BLOCK)`` it calls acquire without building an
+    argument tuple: an allocation while the wait is entered may schedule a
+    collection (3.12+), which would then run when this thread wakes, before
+    the semantics has made its greenlet current ("hazard: GC during a switch").
+    """
+    return _islice(iter(lock.acquire, False), 1)
+
+
 _NOTHING = object()
 
 
@@ -262,6 +276,11 @@ def _prepare_start(target: Stacklet, state: list) -> tuple:
     # the GC back on.
     target._gc_enable = gc_enabled
     gc.disable()
+    if target._entry is None:
+        # a collection run by an allocation above started it (a finalizer
+        # switched to it): it only needs waking now
+        _undo_start(target, state)
+        return None
     locked: list = []
     state.append(locked)
     locked.extend(map(_start_lock.acquire, _BLOCK))
@@ -289,18 +308,20 @@ def _hand_off(target: Stacklet) -> None:
     """
     _carry_tracing(target)
     entry = target._entry
-    if entry is None:
-        target._wake.release()
-        return
     state: list = []
-    try:
-        args = _prepare_start(target, state)
-        target._entry = None
-        _start_new_thread(*args)
-    except BaseException:
-        target._entry = entry
-        _undo_start(target, state)
-        raise
+    args = None
+    if entry is not None:
+        try:
+            args = _prepare_start(target, state)
+            if args is not None:
+                target._entry = None
+                _start_new_thread(*args)
+        except BaseException:
+            target._entry = entry
+            _undo_start(target, state)
+            raise
+    if args is None:
+        target._wake.release()
 
 
 def switch(target: Stacklet) -> Any:
@@ -327,23 +348,30 @@ def switch(target: Stacklet) -> Any:
     # would run finalizers (greenlet code) on the wrong OS thread.  The same
     # holds after waking until the semantics has made this greenlet current
     # again: no calls of Python functions (on 3.9/3.10 a call allocates a frame).
-    me._frame = sys._getframe(1)
+    me._frame = parked_at = sys._getframe(1)
     woke: list = []
     wait = woke.extend
-    waiter = map(me._wake.acquire, _BLOCK)
+    waiter = _one_acquire(me._wake)
+    # bound now: on 3.12+ an allocation schedules a collection that runs at
+    # the next call, which would be the hand-off's (and so run after it)
+    release = target._wake.release
     started: list = []
     state: list = []
-    entry = target._entry
+    entry = None
     handed = False
     value: Any = _NOTHING
     try:
         _carry_tracing(target)
-        if entry is None:
-            release = target._wake.release
+        # read only now: a finalizer run by an allocation above may have
+        # started the target meanwhile (_prepare_start checks again)
+        entry = target._entry
+        args = None if entry is None else _prepare_start(target, state)
+        me._frame = parked_at  # a switch made meanwhile by a finalizer cleared it
+        if args is None:
+            entry = None
             handed = True
             release()
         else:
-            args = _prepare_start(target, state)
             starter = map(_start_new_thread, (args[0],), (args[1],))
             record = started.extend
             del args
@@ -377,7 +405,7 @@ def switch(target: Stacklet) -> Any:
         del e
         while not woke:
             try:
-                wait(map(me._wake.acquire, _BLOCK))
+                wait(_one_acquire(me._wake))
             except BaseException as e:
                 if me._pending is None:
                     me._pending = e
@@ -414,6 +442,10 @@ def _raise_pending() -> None:
         del e, me
 
 
+def _checkpoint() -> None:
+    """Do nothing: calling it runs what the interpreter has pending (a scheduled collection)."""
+
+
 def discard(stacklet: Stacklet) -> None:
     """End a parked stacklet without resuming the greenlet semantics in it.
 
@@ -426,10 +458,11 @@ def discard(stacklet: Stacklet) -> None:
     release = stacklet._wake.release
     ended: list = []
     wait = ended.extend
-    waiter = map(stacklet._done.acquire, _BLOCK)
+    waiter = _one_acquire(stacklet._done)
     release_done = stacklet._done.release
     pending = None
     handed = released = False
+    _checkpoint()  # a collection the allocations above scheduled (3.12+) runs now, before
     try:
         handed = True
         release()
@@ -443,7 +476,7 @@ def discard(stacklet: Stacklet) -> None:
         del e
         while not ended:
             try:
-                wait(map(stacklet._done.acquire, _BLOCK))
+                wait(_one_acquire(stacklet._done))
             except BaseException as e:
                 del e
         if not released:
