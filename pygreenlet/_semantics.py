@@ -19,7 +19,11 @@ try:
 except ImportError:  # interpreted, without Cython installed
     from types import SimpleNamespace
 
-    cython = SimpleNamespace(compiled=False)
+    def _declare(_type: Any, value: Any) -> Any:
+        """``cython.declare(type, value)`` interpreted: the value itself."""
+        return value
+
+    cython = SimpleNamespace(compiled=False, declare=_declare)
 
 if cython.compiled:
     # compiled, the primitive is fixed when the module is built: _speedups.pxd
@@ -456,7 +460,14 @@ def _resolve(ts: _ThreadState, target: Any) -> tuple:
 
 
 def _enter(
-    ts: _ThreadState, target: Any, s: _State, run: Any, origin: Any, args: Any, kwargs: Any, exc: Any
+    ts: _ThreadState,
+    target: Any,
+    s: _State,
+    run: Any,
+    origin: Any,
+    args: Any,
+    kwargs: Any,
+    exc: Any,
 ) -> Any:
     """Prepare *target* (whose state is *s*) to run, starting it unless *run* is _RUNNING.
 
@@ -475,6 +486,10 @@ def _enter(
         handover = (origin, target, args, kwargs, exc, run)  # allocates: may run any code
     if run is not _RUNNING:
         stacklet = _prim.new_stacklet(_entry)  # so does this
+        if not cython.compiled:
+            # before the start is recorded: an exception raised here (by a
+            # signal handler) leaves the target unstarted
+            _prim.put(stacklet, handover)
         if s.started:
             return None
         s.started = True
@@ -490,7 +505,7 @@ def _enter(
         ts.x_kwargs = kwargs
         ts.x_exc = exc
         ts.x_run = run
-    else:
+    elif run is _RUNNING:
         _prim.put(s.stacklet, handover)
     return s.stacklet
 
@@ -963,6 +978,31 @@ def _del_dict(g: Any) -> None:
     raise TypeError("__dict__ may not be deleted")  # R41
 
 
+def _chain_del(cls: Any) -> None:
+    """Interpreted only: wrap the ``__del__`` a greenlet subclass runs so that it kills (R23)."""
+    # R23: the kill on collection must happen even if a subclass defines
+    # __del__ (or inherits one from a mixin placed before greenlet, or has one
+    # set on it or on a base after it was made: checked again by __new__) and
+    # does not call ours.  As upstream, whose kill comes after the finalizer,
+    # a __del__ that resurrects the greenlet leaves it alive and unkilled.
+    user_del = getattr(cls, "__del__", None)
+    if user_del is not None and not getattr(user_del, "_pyg_chained", False):
+
+        def __del__(self: Any) -> None:
+            before = _refcount(self)
+            try:
+                user_del(self)
+            except BaseException:
+                # reported as CPython reports a failing __del__; the
+                # traceback would hold self and look like a resurrection
+                _write_unraisable(self)
+            if _refcount(self) <= before:
+                _finalize(self)
+
+        __del__._pyg_chained = True  # type: ignore[attr-defined]
+        cls.__del__ = __del__  # type: ignore[method-assign]
+
+
 class greenlet(_Slots):
     """greenlet(run=None, parent=None) -> greenlet
 
@@ -988,31 +1028,13 @@ class greenlet(_Slots):
         def __new__(cls, *args: Any, **kwargs: Any) -> greenlet:
             self = object.__new__(cls)
             _set_state(self, _new_state(_thread_state().current))
+            if not getattr(cls.__del__, "_pyg_chained", False):
+                _chain_del(cls)  # R23: a __del__ set on the class after it was made
             return self
 
         def __init_subclass__(cls, **kwargs: Any) -> None:
-            # R23: the kill on collection must happen even if a subclass
-            # defines __del__ (or inherits one from a mixin placed before
-            # greenlet) and does not call ours.  As upstream, whose kill comes
-            # after the finalizer, a __del__ that resurrects the greenlet
-            # leaves it alive and unkilled.
             super().__init_subclass__(**kwargs)
-            user_del = getattr(cls, "__del__", None)
-            if user_del is not None and not getattr(user_del, "_pyg_chained", False):
-
-                def __del__(self: Any) -> None:
-                    before = _refcount(self)
-                    try:
-                        user_del(self)
-                    except BaseException:
-                        # reported as CPython reports a failing __del__; the
-                        # traceback would hold self and look like a resurrection
-                        _write_unraisable(self)
-                    if _refcount(self) <= before:
-                        _finalize(self)
-
-                __del__._pyg_chained = True  # type: ignore[attr-defined]
-                cls.__del__ = __del__  # type: ignore[method-assign]
+            _chain_del(cls)
 
         def __del__(self) -> None:
             # R23: a suspended greenlet that loses its last reference is killed.

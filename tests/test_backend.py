@@ -33,6 +33,25 @@ def test_reference_can_be_forced():
     assert proc.stdout.strip() == "reference"
 
 
+def test_reference_works_where_cython_is_not_installed():
+    # _semantics.py imports Cython only for its pure-Python-mode helpers; where
+    # it is missing (PyPy, a machine without a compiler) a stand-in takes over.
+    code = """
+import sys
+sys.modules["cython"] = None  # import cython raises ImportError
+import pygreenlet
+from pygreenlet import greenlet, getcurrent
+def child(x):
+    y = getcurrent().parent.switch(x + 1)
+    return y * 2
+g = greenlet(child)
+print(pygreenlet.BACKEND, g.switch(1), g.switch(5), g.dead)
+"""
+    proc = run_python(code, PYGREENLET_BACKEND="reference")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["reference", "2", "10", "True"]
+
+
 def test_unknown_backend_is_an_import_error():
     proc = run_python("import pygreenlet", PYGREENLET_BACKEND="turbo")
     assert proc.returncode != 0
