@@ -17,13 +17,7 @@ from typing import Any, Callable
 try:
     import cython  # compiled, ``cython.compiled`` is true (and known at compile time)
 except ImportError:  # interpreted, without Cython installed
-    from types import SimpleNamespace
-
-    def _declare(_type: Any, value: Any) -> Any:
-        """``cython.declare(type, value)`` interpreted: the value itself."""
-        return value
-
-    cython = SimpleNamespace(compiled=False, declare=_declare)
+    from ._nocython import cython  # a stand-in: ``compiled`` is false, ``declare`` a no-op
 
 if cython.compiled:
     # compiled, the primitive is fixed when the module is built: _speedups.pxd
