@@ -17,7 +17,6 @@ import ctypes
 import gc
 import sys
 from contextvars import Context as _Context
-from itertools import islice as _islice
 from typing import Any, Callable
 
 NAME = "reference"
@@ -86,7 +85,6 @@ class Stacklet:
         "_profile",
         "_entry",
         "_gc_enable",
-        "_pending",
         "__weakref__",
     )
 
@@ -95,12 +93,11 @@ class Stacklet:
         self._wake.acquire()  # held = parked (or not yet started)
         self._value: Any = None
         self._frame: Any = None  # the frame that parked, while parked
-        self._done = _allocate_lock()  # held until a started stacklet's thread has ended
+        self._done = _allocate_lock()  # held while this stacklet's thread runs
         self._trace: Any = None  # the sys.settrace/setprofile hooks handed over
         self._profile: Any = None
         self._entry: Any = None  # set until the stacklet's thread is started
         self._gc_enable = False  # whether its thread turns the GC back on when it starts
-        self._pending: Any = None  # an asynchronous exception to raise once resumed
 
 
 def get_thread_data() -> Any:
@@ -129,18 +126,10 @@ def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
     """
     stacklet = Stacklet()
     stacklet._entry = entry
-    stacklet._done.acquire()  # released when its thread has run the entry
     return stacklet
 
 
-def _bootstrap(
-    group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any], stack_size: int
-) -> None:
-    # The starting thread set the stack size for this thread and holds
-    # _start_lock until it is put back: that is done here, so that the
-    # starting thread has nothing left to do after the hand-off.
-    _stack_size(stack_size)
-    _start_lock.release()
+def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -> None:
     _tls.group, _tls.stacklet = group, stacklet
     if stacklet._gc_enable:
         gc.enable()
@@ -154,26 +143,17 @@ def _bootstrap(
     except _Unwind:
         target = None
     except BaseException:  # the semantics layer must never let anything escape
-        _fatal("a greenlet's entry raised")
+        import os
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write("pygreenlet: fatal: a greenlet's entry raised\n")
+        sys.stderr.flush()
+        os.abort()
     stacklet._done.release()
     del stacklet, entry
     if target is not None:  # None: discarded
-        # This thread ends right after the hand-off: nobody to report to.
-        try:
-            _hand_off(target)
-        except BaseException:
-            _fatal("cannot start the thread of a greenlet")
-
-
-def _fatal(what: str) -> None:
-    """Print the exception being handled and abort: the logical thread cannot go on."""
-    import os
-    import traceback
-
-    traceback.print_exc()
-    sys.stderr.write("pygreenlet: fatal: %s\n" % what)
-    sys.stderr.flush()
-    os.abort()
+        _resume(target)  # this thread ends right after the hand-off
 
 
 def _carry_tracing(target: Stacklet) -> None:
@@ -210,118 +190,36 @@ def take() -> Any:
     return value
 
 
-# --- the hand-off, robust against asynchronous exceptions ------------------------------
-# Python runs signal handlers in the main OS thread between bytecodes (and
-# inside a blocked lock.acquire()), so whatever a handler raises (a
-# KeyboardInterrupt) can appear at almost any point of the code below when the
-# main greenlet of the main thread switches ("hazard: asynchronous
-# exceptions", docs/internals/hazards.rst).  The rules that make it safe:
-#
-# * Before the hand-off, an exception leaves nothing changed (partial steps
-#   are undone), and switch() raises it: the semantics reports it at the
-#   switch, as it does when a thread cannot be started.
-# * Whether the hand-off happened must be known whatever is raised.  An
-#   exception can arrive right after a C function returns, before its result
-#   is stored, so a step that must be known is either a flag set just before
-#   a call that cannot fail (only local loads come in between, which never
-#   run handlers), or a call made through ``record.extend(map(f, args))``,
-#   which stores f's result inside C: ``record`` is non-empty iff f returned.
-# * After the hand-off nothing is raised: the wait goes on, the exception is
-#   kept in the stacklet and raised by the next set_context() of the
-#   resumed stacklet, which the semantics calls once it has made that
-#   greenlet current again.
-#
-# One asynchronous exception is handled at a time: a second one raised while
-# the first is being dealt with here (two signals a few bytecodes apart) is
-# not, as in any ``finally`` block of Python code.
-
-_BLOCK = (True,)  # map(lock.acquire, _BLOCK): one blocking acquire, recorded
-
-
-def _one_acquire(lock: Any) -> Any:
-    """An iterator whose one item is ``lock.acquire()``, for ``record.extend``.
-
-    Unlike ``map(lock.acquire, _BLOCK)`` it calls acquire without building an
-    argument tuple: an allocation while the wait is entered may schedule a
-    collection (3.12+), which would then run when this thread wakes, before
-    the semantics has made its greenlet current ("hazard: GC during a switch").
-    """
-    return _islice(iter(lock.acquire, False), 1)
-
-
-_NOTHING = object()
-
-
-class _NoStacklet:
-    """Stands for the stacklet of a thread that has none: nothing is pending there."""
-
-    __slots__ = ()
-    _pending = None
-
-
-_NO_STACKLET = _NoStacklet()
-
-
-def _prepare_start(target: Stacklet, state: list) -> tuple:
-    """Everything a start does before the hand-off; returns start_new_thread's arguments.
-
-    *state* records what was done, for _undo_start: [gc_was_enabled,
-    locked (a record), old stack size (a record)].
-    """
-    gc_enabled = gc.isenabled()
-    state.append(gc_enabled)
-    # No collection may run until the new thread knows which logical thread
-    # it belongs to (its first thread-local access allocates): a finalizer run
-    # there would otherwise see a thread with no greenlets.  _bootstrap turns
-    # the GC back on.
-    target._gc_enable = gc_enabled
-    gc.disable()
-    if target._entry is None:
-        # a collection run by an allocation above started it (a finalizer
-        # switched to it): it only needs waking now
-        _undo_start(target, state)
-        return None
-    locked: list = []
-    state.append(locked)
-    locked.extend(map(_start_lock.acquire, _BLOCK))
-    old: list = []
-    state.append(old)
-    old.extend(map(_stack_size, (_STACK_SIZE,)))
-    return (_bootstrap, (_tls.group, target, target._entry, old[0]))
-
-
-def _undo_start(target: Stacklet, state: list) -> None:
-    """Undo what _prepare_start recorded in *state*: the start did not happen."""
-    if len(state) > 2 and state[2]:
-        _stack_size(state[2][0])
-    if len(state) > 1 and state[1]:
-        _start_lock.release()
-    if state and state[0]:
-        gc.enable()
-
-
-def _hand_off(target: Stacklet) -> None:
-    """Wake *target*, or start its thread (or raise, having done nothing).
-
-    For a greenlet thread that ends right after: no signal handler runs on
-    it, and it has nothing to park; switch() does the same steps inline.
-    """
+def _resume(target: Stacklet) -> None:
+    """Wake *target*, starting its thread if it has not run yet."""
     _carry_tracing(target)
     entry = target._entry
-    state: list = []
-    args = None
-    if entry is not None:
-        try:
-            args = _prepare_start(target, state)
-            if args is not None:
-                target._entry = None
-                _start_new_thread(*args)
-        except BaseException:
-            target._entry = entry
-            _undo_start(target, state)
-            raise
-    if args is None:
+    if entry is None:
         target._wake.release()
+        return
+    target._entry = None
+    target._done.acquire()
+    # No collection may run until the new thread knows which logical thread it
+    # belongs to (its first thread-local access allocates): a finalizer run
+    # there would otherwise see a thread with no greenlets.  _bootstrap turns
+    # the GC back on.
+    target._gc_enable = gc.isenabled()
+    gc.disable()
+    with _start_lock:
+        old = _stack_size(_STACK_SIZE)
+        try:
+            _start_new_thread(_bootstrap, (_tls.group, target, entry))
+        except BaseException:
+            # e.g. "can't create new thread at interpreter shutdown" (3.12+) or
+            # a resource limit: nothing was handed off, undo and let the
+            # semantics report it in the caller.
+            target._entry = entry
+            target._done.release()
+            if target._gc_enable:
+                gc.enable()
+            raise
+        finally:
+            _stack_size(old)
 
 
 def switch(target: Stacklet) -> Any:
@@ -330,9 +228,7 @@ def switch(target: Stacklet) -> Any:
     Returns the value that is put for the current stacklet before it is
     resumed.  Values travel through put() rather than as an argument so that
     no frame of the parked stacklet keeps them alive.  Raises, having handed
-    nothing off, if *target* could not be started, or if an asynchronous
-    exception (a signal handler's) arrived before the hand-off; one that
-    arrives after it is raised by the next set_context() (see above).
+    nothing off, if *target* could not be started.
     """
     me: Stacklet = _tls.stacklet
     if sys.is_finalizing() and target is not me:
@@ -342,108 +238,29 @@ def switch(target: Stacklet) -> Any:
         if target._entry is not None:
             raise RuntimeError("can't create new thread at interpreter shutdown")
         raise RuntimeError("cannot switch to another greenlet's thread at interpreter shutdown")
-    # Everything that allocates is done before the hand-off: from the
-    # hand-off until the wait blocks, this thread runs alongside the target's
-    # (they take turns on the GIL), and a collection started by an allocation
-    # would run finalizers (greenlet code) on the wrong OS thread.  The same
-    # holds after waking until the semantics has made this greenlet current
-    # again: no calls of Python functions (on 3.9/3.10 a call allocates a frame).
-    me._frame = parked_at = sys._getframe(1)
-    woke: list = []
-    wait = woke.extend
-    waiter = _one_acquire(me._wake)
-    # bound now: on 3.12+ an allocation schedules a collection that runs at
-    # the next call, which would be the hand-off's (and so run after it)
-    release = target._wake.release
-    started: list = []
-    state: list = []
-    entry = None
-    handed = False
-    value: Any = _NOTHING
-    try:
-        _carry_tracing(target)
-        # read only now: a finalizer run by an allocation above may have
-        # started the target meanwhile (_prepare_start checks again)
-        entry = target._entry
-        args = None if entry is None else _prepare_start(target, state)
-        me._frame = parked_at  # a switch made meanwhile by a finalizer cleared it
-        if args is None:
-            entry = None
-            handed = True
-            release()
-        else:
-            starter = map(_start_new_thread, (args[0],), (args[1],))
-            record = started.extend
-            del args
-            target._entry = None
-            handed = True
-            record(starter)  # started is non-empty iff the thread was started
-        target = None
-        wait(waiter)  # woke is non-empty iff we were woken
-        value = me._value
-        me._value = None
-        hook = sys.gettrace()
-        if hook is not me._trace and _settable(hook) and _settable(me._trace):
-            sys.settrace(me._trace)
-        hook = sys.getprofile()
-        if hook is not me._profile and _settable(hook) and _settable(me._profile):
-            sys.setprofile(me._profile)
-        hook = None
-    except BaseException as e:
-        if not handed or (entry is not None and not started):
-            # Nothing was handed off: undo, and raise at the switch (e.g. a
-            # thread limit, "can't start new thread", or a KeyboardInterrupt).
-            if entry is not None:
-                target._entry = entry
-                _undo_start(target, state)
-            me._frame = None
-            raise
-        target = None
-        # Handed off: the exception waits until we are resumed.
-        if me._pending is None:
-            me._pending = e
-        del e
-        while not woke:
-            try:
-                wait(_one_acquire(me._wake))
-            except BaseException as e:
-                if me._pending is None:
-                    me._pending = e
-                del e
-        if value is _NOTHING:
-            value = me._value
-        me._value = None
-        _restore_hooks(me)
-        hook = None
+    me._frame = sys._getframe(1)
+    wait = me._wake.acquire
+    # From here until ``wait()`` blocks, this thread runs alongside the target's
+    # (they take turns on the GIL): it must run no code that allocates (and so
+    # might start the GC, whose finalizers could run greenlet code on the wrong
+    # OS thread) or touches shared state.  The same holds after waking until
+    # the semantics has made this greenlet current again: no calls of Python
+    # functions here (on 3.9/3.10 a call allocates a frame).
+    _resume(target)
+    del target
+    wait()
     me._frame = None
-    if value is _UNWIND:
-        me._pending = None
-        raise _Unwind
-    return value
-
-
-def _restore_hooks(me: Stacklet) -> None:
-    """Put back the trace and profile hooks carried to *me* by the stacklet that woke it."""
     hook = sys.gettrace()
     if hook is not me._trace and _settable(hook) and _settable(me._trace):
         sys.settrace(me._trace)
     hook = sys.getprofile()
     if hook is not me._profile and _settable(hook) and _settable(me._profile):
         sys.setprofile(me._profile)
-
-
-def _raise_pending() -> None:
-    """Raise the asynchronous exception that arrived while the running stacklet switched."""
-    me = _tls.stacklet
-    e, me._pending = me._pending, None
-    try:
-        raise e
-    finally:
-        del e, me
-
-
-def _checkpoint() -> None:
-    """Do nothing: calling it runs what the interpreter has pending (a scheduled collection)."""
+    del hook
+    value, me._value = me._value, None
+    if value is _UNWIND:
+        raise _Unwind
+    return value
 
 
 def settle() -> None:
@@ -455,41 +272,12 @@ def discard(stacklet: Stacklet) -> None:
 
     On this backend its thread is unwound with an internal BaseException, so
     ``finally`` blocks in it do run (the compiled backend just frees the
-    saved stack).  Waits until that thread has ended; an asynchronous
-    exception that arrives meanwhile is raised after that.
+    saved stack).  Waits until that thread has ended.
     """
     stacklet._value = _UNWIND
-    release = stacklet._wake.release
-    ended: list = []
-    wait = ended.extend
-    waiter = _one_acquire(stacklet._done)
-    release_done = stacklet._done.release
-    pending = None
-    handed = released = False
-    _checkpoint()  # a collection the allocations above scheduled (3.12+) runs now, before
-    try:
-        handed = True
-        release()
-        wait(waiter)
-        released = True
-        release_done()
-    except BaseException as e:
-        if not handed:
-            raise
-        pending = e
-        del e
-        while not ended:
-            try:
-                wait(_one_acquire(stacklet._done))
-            except BaseException as e:
-                del e
-        if not released:
-            release_done()
-    if pending is not None:
-        try:
-            raise pending
-        finally:
-            del pending
+    stacklet._wake.release()
+    stacklet._done.acquire()
+    stacklet._done.release()
 
 
 def frame(stacklet: Stacklet) -> Any:
@@ -578,14 +366,9 @@ if sys.implementation.name == "pypy":  # pragma: no cover - exercised in the pyp
     from __pypy__ import set_contextvar_context as _pypy_set_context
 
     def set_context(ctx: Any) -> None:
-        """Make *ctx* (a Context or None) the running thread's context.
-
-        Then raises an asynchronous exception kept by the last switch (see switch()).
-        """
+        """Make *ctx* (a Context or None) the running thread's context."""
         _check_context(ctx)
         _pypy_set_context(ctx)
-        if getattr(_tls, "stacklet", _NO_STACKLET)._pending is not None:
-            _raise_pending()
 
 else:
     import contextvars
@@ -640,23 +423,14 @@ else:
         return ctypes.py_object.from_address(where).value  # (no call that converts arguments)
 
     def set_context(ctx: Any) -> None:
-        """Make *ctx* (a Context or None) the running thread's context.
-
-        Then raises an asynchronous exception kept by the last switch (see switch()).
-        """
+        """Make *ctx* (a Context or None) the running thread's context."""
         _check_context(ctx)
         ts = _ts_get()
         slot = ctypes.c_void_p.from_address(ts + _CTX_OFFSET)
         old = slot.value
-        new = None if ctx is None else id(ctx)
-        # Each greenlet has an OS thread of its own here, so after a switch
-        # its context usually is in place already: then nothing is written.
-        if old != new:
-            if ctx is not None:
-                _incref(new)
-            slot.value = new
-            ctypes.c_uint64.from_address(ts + _CTX_VER_OFFSET).value += 1
-            if old:
-                _decref(old)
-        if getattr(_tls, "stacklet", _NO_STACKLET)._pending is not None:
-            _raise_pending()
+        if ctx is not None:
+            _incref(id(ctx))
+        slot.value = None if ctx is None else id(ctx)
+        ctypes.c_uint64.from_address(ts + _CTX_VER_OFFSET).value += 1
+        if old:
+            _decref(old)

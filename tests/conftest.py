@@ -303,14 +303,6 @@ DIFFERENCES = {
         "and on PyPy, hooks set from Python are taken off while the greenlet tracer runs "
         "and put back after it (sys.settrace audit events; sys.gettrace() is None there)",
     ),
-    "signals-mid-switch": (
-        {"reference"} if sys.version_info < (3, 11) else set(),
-        "before CPython 3.11 a signal handler may run between any two bytecodes: one "
-        "that raises while the main greenlet of the main thread switches can land in "
-        "the interpreted switch code after the hand-off and leave the wrong greenlet "
-        "current (from 3.11 handlers run only at calls and loop jumps, and the "
-        "reference backend defers what lands in its hand-off)",
-    ),
     "late-del-suspended": (
         {"reference"},
         "a __del__ set on a greenlet subclass (or a base of it) after the last greenlet "
