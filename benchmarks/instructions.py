@@ -60,15 +60,19 @@ class Op(NamedTuple):
     code: str
 
 
+#: The partner of a ping-pong: switches back to its parent, forever.
+PARTNER = """def partner():
+    main = api.getcurrent().parent
+    while True:
+        main.switch()
+"""
+
 OPS = {
     "switch": Op(
         "switch",
         2,
         """
-def partner():
-    main = api.getcurrent().parent
-    while True:
-        main.switch()
+PARTNER
 
 def run(n):
     g = api.greenlet(partner)
@@ -188,10 +192,7 @@ def run(n):
             "switch",
             2,
             """
-def partner():
-    main = api.getcurrent().parent
-    while True:
-        main.switch()
+PARTNER
 
 def tracer(event, args):
     pass
@@ -210,10 +211,7 @@ def run(n):
             "switch",
             2,
             """
-def partner():
-    main = api.getcurrent().parent
-    while True:
-        main.switch()
+PARTNER
 
 def run(n):
     pool = [api.greenlet(partner) for _ in range(1000)]
@@ -240,6 +238,9 @@ def run(n):
         ),
     }
 )
+
+# the ping-pongs share their partner
+OPS = {name: op._replace(code=op.code.replace("PARTNER\n", PARTNER)) for name, op in OPS.items()}
 
 
 def child_env() -> dict:
