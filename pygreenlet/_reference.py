@@ -16,7 +16,10 @@ import _thread
 import ctypes
 import gc
 import sys
+from collections import deque as _deque
 from contextvars import Context as _Context
+from itertools import chain as _chain
+from itertools import starmap as _starmap
 from typing import Any, Callable
 
 NAME = "reference"
@@ -40,11 +43,79 @@ class _Unwind(BaseException):
 # eventlet) replace them on the _thread module with green versions, which
 # would make the OS threads and locks of this primitive greenlets of theirs.
 _allocate_lock = _thread.allocate_lock
+_allocate_rlock = _thread.RLock
 _start_new_thread = _thread.start_new_thread
 _stack_size = _thread.stack_size
+_get_ident = _thread.get_ident
+_LockType = _thread.LockType
+_release = _LockType.release
+_acquire = _LockType.acquire
+_pop = list.pop  # every wake has put a value first: it never raises
 
 _tls = _thread._local()  # per OS thread: .group (logical thread), .stacklet
 _start_lock = _allocate_lock()
+
+# --- the hand-off (docs/internals/reference.rst) --------------------------------------
+# Between "wake the target" and "this thread is blocked", the switching thread
+# must run no bytecode: at every bytecode boundary the interpreter may run a
+# collection (3.12+), a signal handler or a pending call, and that code would
+# run beside the target's thread.  So the hand-off is one call into C that
+# drains an iterator chain: release the target's lock (or start its thread),
+# block on our own lock, and, once woken, pop the value put for us.
+_drain = _deque(maxlen=0).extend
+
+
+def _steps(*parts: Any) -> Any:
+    return _chain.from_iterable(parts)
+
+
+# Python runs signal handlers only in the process's main OS thread, and runs
+# them inside a blocking lock acquire there too: a handler would run beside
+# the running greenlet while the main greenlet is parked.  That thread
+# therefore blocks signals while parked (the kernel delivers them to another
+# thread, and the handlers run once the main greenlet runs again).
+try:
+    import signal as _signal
+
+    _sigmask: Any = _signal.pthread_sigmask
+    _ALL_SIGNALS: Any = tuple(_signal.valid_signals())
+    _SIG_BLOCK, _SIG_SETMASK = _signal.SIG_BLOCK, _signal.SIG_SETMASK
+    import threading as _threading
+
+    _MAIN_IDENT: Any = _threading.main_thread().ident
+    del _threading
+except (ImportError, AttributeError):  # no pthread_sigmask (Windows)
+    _sigmask = None
+    _MAIN_IDENT = None
+
+# --- no collection while a switch is in flight ----------------------------------------
+# A collection runs finalizers, which may call getcurrent() or switch.  From
+# the moment a thread hands off until the target has made itself current
+# (settle()), the thread state's "current" names the wrong greenlet for the
+# OS thread that runs: collections are held off, by disabling the GC, for
+# that span.  Switches in flight in several threads nest: the GC is back on
+# when the last one settles, if it was on before the first.
+_gc_lock = _allocate_rlock()
+_gc_holds = [0, False]  # switches in flight; whether the GC was enabled before the first
+
+
+def _hold_gc(target: Stacklet) -> None:
+    """Hold collections off until *target* settles (a collection due now runs here)."""
+    with _gc_lock:
+        if _gc_holds[0] == 0:
+            _gc_holds[1] = gc.isenabled()
+            gc.disable()
+        _gc_holds[0] += 1
+        target._held += 1
+
+
+def _unhold_gc() -> None:
+    with _gc_lock:
+        if _gc_holds[0] == 0:
+            return
+        _gc_holds[0] -= 1
+        if _gc_holds[0] == 0 and _gc_holds[1]:
+            gc.enable()
 
 
 class _Group:
@@ -78,26 +149,33 @@ class Stacklet:
 
     __slots__ = (
         "_wake",
-        "_value",
+        "_inbox",
         "_frame",
         "_done",
         "_trace",
         "_profile",
         "_entry",
-        "_gc_enable",
+        "_held",
+        "_late",
+        "_unmask",
         "__weakref__",
     )
 
     def __init__(self) -> None:
         self._wake = _allocate_lock()
         self._wake.acquire()  # held = parked (or not yet started)
-        self._value: Any = None
+        # Values put for this stacklet, last in first out: a switch that code
+        # run in the middle of another switch makes (a finalizer, a signal
+        # handler) puts and takes its own value above the one in flight.
+        self._inbox: list = []
         self._frame: Any = None  # the frame that parked, while parked
         self._done = _allocate_lock()  # held while this stacklet's thread runs
         self._trace: Any = None  # the sys.settrace/setprofile hooks handed over
         self._profile: Any = None
         self._entry: Any = None  # set until the stacklet's thread is started
-        self._gc_enable = False  # whether its thread turns the GC back on when it starts
+        self._held = 0  # how many switches into it hold the GC off until it settles
+        self._late: Any = None  # an exception raised here just after the hand-off
+        self._unmask: Any = None  # the signal mask its new thread starts with
 
 
 def get_thread_data() -> Any:
@@ -131,8 +209,9 @@ def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
 
 def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -> None:
     _tls.group, _tls.stacklet = group, stacklet
-    if stacklet._gc_enable:
-        gc.enable()
+    if stacklet._unmask is not None:  # started by the main OS thread, which blocked signals
+        _sigmask(_SIG_SETMASK, stacklet._unmask)
+        stacklet._unmask = None
     del group
     if _settable(stacklet._trace):
         sys.settrace(stacklet._trace)
@@ -150,17 +229,95 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
         sys.stderr.write("pygreenlet: fatal: a greenlet's entry raised\n")
         sys.stderr.flush()
         os.abort()
-    stacklet._done.release()
-    del stacklet, entry
-    if target is not None:  # None: discarded
-        _resume(target)  # this thread ends right after the hand-off
+    stacklet._trace = stacklet._profile = None
+    if target is None:  # discarded
+        stacklet._done.release()
+        return
+    del entry
+    _prepare(target)
+    # The last hand-off of this thread, then it ends: nothing runs here after
+    # the target's lock is released but returns (which check nothing).
+    try:
+        _drain(_steps(_current_steps(target), _release_steps(stacklet._done), _wake_steps(target, [])))
+    except BaseException:
+        # a thread or memory limit kept the target from starting: nobody can
+        # be told any more (the semantics has already handed the outcome on)
+        import os
+
+        sys.stderr.write("pygreenlet: fatal: the greenlet to resume could not run\n")
+        sys.stderr.flush()
+        os.abort()
 
 
-def _carry_tracing(target: Stacklet) -> None:
+def _release_steps(lock: Any) -> Any:
+    return map(_release, (lock,))
+
+
+def _prepare(target: Stacklet) -> None:
+    """What a hand-off to *target* does before it wakes it (may run code: a collection)."""
+    _hold_gc(target)
     # sys.settrace/setprofile hooks are per OS thread here, but per thread state
     # (so shared by all greenlets of a thread) on CPython greenlet: carry them.
     target._trace = sys.gettrace()
     target._profile = sys.getprofile()
+
+
+def _current_steps(target: Stacklet) -> Any:
+    """The C-level step that makes the greenlet *target* runs the current one.
+
+    Done in the same C call that wakes the target, so that no code (a signal
+    handler, a collection) ever runs on the target's OS thread while the
+    thread state still names the greenlet that switched.  The value put for
+    the target is the semantics' hand-over tuple, whose second item is that
+    greenlet.  Its references are consumed by the step (a list popped empty):
+    the parked switcher's frame, which holds these steps, keeps nothing alive.
+    """
+    inbox = target._inbox
+    value = inbox[-1] if inbox else None
+    if type(value) is not tuple:
+        return ()
+    box = [None, (_tls.group.data, "current", value[1])]
+    return _starmap(setattr, iter(box.pop, None))
+
+
+def _mark(progress: list, what: str) -> Any:
+    """A C-level step that records *what* in *progress* (list.append: no code runs)."""
+    return map(list.append, (progress,), (what,))
+
+
+def _wake_steps(target: Stacklet, progress: list) -> Any:
+    """The C-level steps that wake *target*: release its lock, or start its thread.
+
+    Starting one records "locked" in *progress* once the start lock is taken
+    (the steps release it right after the start).
+    """
+    entry = target._entry
+    if entry is None:
+        return map(_release, (target._wake,))
+    # Its thread starts with the stack size it needs (a process-wide setting,
+    # restored at once: the start lock keeps other threads from seeing it).
+    target._entry = None
+    target._done.acquire()
+    old = _stack_size()
+    group = _tls.group
+    return _steps(
+        map(_acquire, (_start_lock,)),
+        _mark(progress, "locked"),
+        _starmap(_stack_size, ((_STACK_SIZE,),)),
+        _starmap(_start_new_thread, ((_bootstrap, (group, target, entry)),)),
+        _starmap(_stack_size, ((old,),)),
+        map(_release, (_start_lock,)),
+    )
+
+
+def _undo_start(target: Stacklet, entry: Any, old_size: int, progress: list) -> None:
+    """The hand-off did not start *target*'s thread: leave it unstarted."""
+    target._entry = entry
+    target._done.release()
+    target._unmask = None
+    if "locked" in progress:  # the thread's start itself failed
+        _stack_size(old_size)
+        _start_lock.release()
 
 
 def _settable(hook: Any) -> bool:
@@ -179,47 +336,22 @@ def current() -> Stacklet:
 
 
 def put(stacklet: Stacklet, value: Any) -> None:
-    """Store the value *stacklet* receives when it next runs."""
-    stacklet._value = value
+    """Store the value *stacklet* receives when it next runs; None withdraws the last one put.
+
+    (Withdrawing is for a switch that could not happen: the semantics puts
+    the hand-over before it switches.)
+    """
+    if value is None:
+        if stacklet._inbox:
+            stacklet._inbox.pop()
+        return
+    stacklet._inbox.append(value)
 
 
 def take() -> Any:
     """Return (and forget) the value put for the running stacklet; used by an entry."""
-    me: Stacklet = _tls.stacklet
-    value, me._value = me._value, None
-    return value
-
-
-def _resume(target: Stacklet) -> None:
-    """Wake *target*, starting its thread if it has not run yet."""
-    _carry_tracing(target)
-    entry = target._entry
-    if entry is None:
-        target._wake.release()
-        return
-    target._entry = None
-    target._done.acquire()
-    # No collection may run until the new thread knows which logical thread it
-    # belongs to (its first thread-local access allocates): a finalizer run
-    # there would otherwise see a thread with no greenlets.  _bootstrap turns
-    # the GC back on.
-    target._gc_enable = gc.isenabled()
-    gc.disable()
-    with _start_lock:
-        old = _stack_size(_STACK_SIZE)
-        try:
-            _start_new_thread(_bootstrap, (_tls.group, target, entry))
-        except BaseException:
-            # e.g. "can't create new thread at interpreter shutdown" (3.12+) or
-            # a resource limit: nothing was handed off, undo and let the
-            # semantics report it in the caller.
-            target._entry = entry
-            target._done.release()
-            if target._gc_enable:
-                gc.enable()
-            raise
-        finally:
-            _stack_size(old)
+    inbox = _tls.stacklet._inbox
+    return inbox.pop() if inbox else None
 
 
 def switch(target: Stacklet) -> Any:
@@ -238,33 +370,88 @@ def switch(target: Stacklet) -> Any:
         if target._entry is not None:
             raise RuntimeError("can't create new thread at interpreter shutdown")
         raise RuntimeError("cannot switch to another greenlet's thread at interpreter shutdown")
-    me._frame = sys._getframe(1)
-    wait = me._wake.acquire
-    # From here until ``wait()`` blocks, this thread runs alongside the target's
-    # (they take turns on the GIL): it must run no code that allocates (and so
-    # might start the GC, whose finalizers could run greenlet code on the wrong
-    # OS thread) or touches shared state.  The same holds after waking until
-    # the semantics has made this greenlet current again: no calls of Python
-    # functions here (on 3.9/3.10 a call allocates a frame).
-    _resume(target)
-    del target
-    wait()
-    me._frame = None
-    hook = sys.gettrace()
-    if hook is not me._trace and _settable(hook) and _settable(me._trace):
-        sys.settrace(me._trace)
-    hook = sys.getprofile()
-    if hook is not me._profile and _settable(hook) and _settable(me._profile):
-        sys.setprofile(me._profile)
-    del hook
-    value, me._value = me._value, None
+    entry = target._entry
+    old_size = 0
+    mask = None
+    woken: Any = _deque(maxlen=1)  # gets our value once we are woken
+    progress: list = []
+    held = target._held
+    steps = None
+    try:
+        # Everything that may run code (a collection due now runs in here,
+        # while this greenlet is still the current one) comes before the hand-off.
+        _prepare(target)
+        me._frame = sys._getframe(1)
+        if _MAIN_IDENT is not None and _get_ident() == _MAIN_IDENT:
+            mask = _sigmask(_SIG_BLOCK, _ALL_SIGNALS)
+            if entry is not None:
+                target._unmask = mask
+        if entry is not None:
+            old_size = _stack_size()
+        steps = _steps(
+            _current_steps(target),
+            _wake_steps(target, progress),
+            map(_acquire, (me._wake,)),
+            _mark(progress, "woken"),
+            map(_pop, (me._inbox,)),
+        )
+        woken.extend(steps)
+    except BaseException as e:
+        if "woken" not in progress:  # nothing was handed off
+            me._frame = None
+            if entry is not None and target._entry is None:
+                _undo_start(target, entry, old_size, progress)
+            if target._held > held:
+                target._held -= 1
+                _unhold_gc()
+            if mask is not None:
+                _sigmask(_SIG_SETMASK, mask)
+            raise
+        _defer(me, e)  # raised here after we were woken (a signal handler)
+    del target, entry, steps
+    try:
+        me._frame = None
+        if mask is not None:
+            _sigmask(_SIG_SETMASK, mask)  # a signal that arrived meanwhile is handled now
+        hook = sys.gettrace()
+        if hook is not me._trace and _settable(hook) and _settable(me._trace):
+            sys.settrace(me._trace)
+        hook = sys.getprofile()
+        if hook is not me._profile and _settable(hook) and _settable(me._profile):
+            sys.setprofile(me._profile)
+        del hook
+    except BaseException as e:
+        _defer(me, e)
+    value = woken[0]
     if value is _UNWIND:
         raise _Unwind
     return value
 
 
+def _defer(me: Stacklet, exc: BaseException) -> None:
+    """Keep an exception raised in the hand-off just after waking: settle() raises it."""
+    if me._late is not None:
+        exc.__context__ = me._late
+    me._late = exc
+
+
 def settle() -> None:
-    """Drop what the last switch left behind: nothing here (each stacklet is its own thread)."""
+    """Let collections run again and raise what landed in the hand-off after waking.
+
+    Called once the resumed greenlet is current again: from here on a
+    finalizer or signal handler sees the truth.
+    """
+    me: Stacklet = _tls.stacklet
+    if me._held:
+        me._held -= 1
+        _unhold_gc()
+    late = me._late
+    if late is not None:
+        me._late = None
+        try:
+            raise late
+        finally:
+            del late
 
 
 def discard(stacklet: Stacklet) -> None:
@@ -274,9 +461,8 @@ def discard(stacklet: Stacklet) -> None:
     ``finally`` blocks in it do run (the compiled backend just frees the
     saved stack).  Waits until that thread has ended.
     """
-    stacklet._value = _UNWIND
-    stacklet._wake.release()
-    stacklet._done.acquire()
+    stacklet._inbox.append(_UNWIND)
+    _drain(_steps(map(_release, (stacklet._wake,)), map(_acquire, (stacklet._done,))))
     stacklet._done.release()
 
 
