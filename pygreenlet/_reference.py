@@ -238,7 +238,9 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
     # The last hand-off of this thread, then it ends: nothing runs here after
     # the target's lock is released but returns (which check nothing).
     try:
-        _drain(_steps(_current_steps(target), _release_steps(stacklet._done), _wake_steps(target, [])))
+        _drain(
+            _steps(_current_steps(target), _release_steps(stacklet._done), _wake_steps(target, []))
+        )
     except BaseException:
         # a thread or memory limit kept the target from starting: nobody can
         # be told any more (the semantics has already handed the outcome on)

@@ -125,3 +125,92 @@ def test_R23_del_set_while_the_greenlet_is_suspended_runs_before_the_kill(
     del g
     collect()
     assert log == ["del", "killed", "finally"]
+
+
+# --------------------------------------------------------------------------------------
+# Signal handlers that raise while greenlets switch (docs/internals/hazards.rst: Signals)
+# --------------------------------------------------------------------------------------
+
+
+def test_signal_handler_raising_during_switches_never_breaks_the_hand_off(run_script):
+    # SIGALRM every millisecond; its handler raises.  Upstream: the exception
+    # appears at some switch() (or in the code around it) of whichever
+    # greenlet runs, and the program goes on.  The exception may land in the
+    # middle of pygreenlet's own switch code: that must never lose a value,
+    # misroute one, or leave the thread's state half switched.
+    proc = run_script(
+        """
+import signal
+
+class Tick(Exception):
+    pass
+
+ticks = [0]
+armed = [True]
+
+acked = [True]
+
+def on_alarm(signum, frame):
+    # Raises again only once the code below has caught the last Tick and
+    # gone back into its try block: a Tick never lands where nothing catches
+    # it (an except clause, or the backward jump of a loop, which CPython
+    # 3.13 leaves outside the try block of its body).
+    if armed[0] and acked[0]:
+        acked[0] = False
+        ticks[0] += 1
+        raise Tick
+
+main = getcurrent()
+N = 20000
+count = [0]
+
+def child_steps():
+    while count[0] < N:
+        main.switch(count[0])
+        count[0] += 1
+
+def child():
+    while True:
+        try:
+            acked[0] = True
+            child_steps()
+            return "end"
+        except Tick:
+            pass
+
+g = greenlet(child)
+signal.signal(signal.SIGALRM, on_alarm)
+
+def drive():
+    if not started:
+        started.append(signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001))
+    while not g.dead:
+        g.switch()
+
+def until_done():
+    while True:
+        try:
+            acked[0] = True
+            drive()
+            armed[0] = False
+            return
+        except Tick:
+            pass
+
+started = []
+until_done()
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+# Nothing is left half switched: exact values, both ways, afterwards.
+def echo(x):
+    while True:
+        x = main.switch(x * 2)
+
+e = greenlet(echo)
+assert [e.switch(i) for i in range(1000)] == [2 * i for i in range(1000)]
+print("ticked", ticks[0] > 0, "child ended", g.dead)
+""",
+        timeout=180,
+    )
+    _ok(proc, "ticked True child ended True")
