@@ -30,7 +30,11 @@ def current() -> Stacklet:
     """The running stacklet."""
 
 def put(stacklet: Stacklet, value: Any) -> None:
-    """Store the value that *stacklet* receives when it next runs."""
+    """Store the value that *stacklet* receives when it next runs; None withdraws it.
+
+    (The reference primitive keeps a stack per stacklet, last in first out:
+    a switch nested in another's hand-off takes its own value.)
+    """
 
 def take() -> Any:
     """Return and forget the value put for the running stacklet."""

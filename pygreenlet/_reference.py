@@ -65,8 +65,7 @@ _start_lock = _allocate_lock()
 _drain = _deque(maxlen=0).extend
 
 
-def _steps(*parts: Any) -> Any:
-    return _chain.from_iterable(parts)
+_steps = _chain  # the steps of a hand-off, run one after the other
 
 
 # Python runs signal handlers only in the process's main OS thread, and runs
@@ -238,9 +237,8 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
     # The last hand-off of this thread, then it ends: nothing runs here after
     # the target's lock is released but returns (which check nothing).
     try:
-        _drain(
-            _steps(_current_steps(target), _release_steps(stacklet._done), _wake_steps(target, []))
-        )
+        done = map(_release, (stacklet._done,))
+        _drain(_steps(_current_steps(target), done, _wake_steps(target, [])))
     except BaseException:
         # a thread or memory limit kept the target from starting: nobody can
         # be told any more (the semantics has already handed the outcome on)
@@ -249,10 +247,6 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
         sys.stderr.write("pygreenlet: fatal: the greenlet to resume could not run\n")
         sys.stderr.flush()
         os.abort()
-
-
-def _release_steps(lock: Any) -> Any:
-    return map(_release, (lock,))
 
 
 def _prepare(target: Stacklet) -> None:
