@@ -19,6 +19,7 @@ import sys
 from collections import deque as _deque
 from contextvars import Context as _Context
 from itertools import chain as _chain
+from itertools import repeat as _repeat
 from itertools import starmap as _starmap
 from typing import Any, Callable
 
@@ -43,7 +44,6 @@ class _Unwind(BaseException):
 # eventlet) replace them on the _thread module with green versions, which
 # would make the OS threads and locks of this primitive greenlets of theirs.
 _allocate_lock = _thread.allocate_lock
-_allocate_rlock = _thread.RLock
 _start_new_thread = _thread.start_new_thread
 _stack_size = _thread.stack_size
 _get_ident = _thread.get_ident
@@ -94,27 +94,41 @@ except (ImportError, AttributeError):  # no pthread_sigmask (Windows)
 # OS thread that runs: collections are held off, by disabling the GC, for
 # that span.  Switches in flight in several threads nest: the GC is back on
 # when the last one settles, if it was on before the first.
-_gc_lock = _allocate_rlock()
-_gc_holds = [0, False]  # switches in flight; whether the GC was enabled before the first
+#
+# The bookkeeping takes no lock.  Any bytecode boundary may run a due
+# collection (3.12+), a signal handler or another thread, and that code may
+# switch greenlets: a greenlet that parked while holding a lock here would
+# stop every later settle() (a hang seen with a weakref callback that
+# switches).  Instead each update is one C call that drains C-level steps
+# (no bytecode runs inside it), like the hand-off itself:
+# - _gc_flight has one entry per switch in flight: whether the GC was on when
+#   that switch began.  Entries are pushed and popped last in first out, so
+#   the bottom one, the last popped, is the state from before the first.
+# - a stacklet's _held has one entry per switch into it still to settle.
+_gc_flight: list = []
+# What the pop that settles a switch runs, keyed by (the entry popped, how
+# many stay): the last one re-enables the GC if it was on before the first.
+_GC_AFTER_POP = {(True, 0): gc.enable}
 
 
 def _hold_gc(target: Stacklet) -> None:
-    """Hold collections off until *target* settles (a collection due now runs here)."""
-    with _gc_lock:
-        if _gc_holds[0] == 0:
-            _gc_holds[1] = gc.isenabled()
-            gc.disable()
-        _gc_holds[0] += 1
-        target._held += 1
+    """Hold collections off until *target* settles (a collection due now may run first)."""
+    _drain(
+        _steps(
+            map(list.append, (_gc_flight,), _starmap(gc.isenabled, ((),))),
+            _starmap(gc.disable, ((),)),
+            map(list.append, (target._held,), (None,)),
+        )
+    )
 
 
-def _unhold_gc() -> None:
-    with _gc_lock:
-        if _gc_holds[0] == 0:
-            return
-        _gc_holds[0] -= 1
-        if _gc_holds[0] == 0 and _gc_holds[1]:
-            gc.enable()
+def _unhold_gc(stacklet: Stacklet) -> None:
+    """Settle one switch into *stacklet* held by _hold_gc (gc.enable() if it was the last)."""
+    # The steps pop the stacklet's entry and one of _gc_flight, then look
+    # the pair (popped, len) up: iter(f, None) calls f once (f returns None).
+    key = zip(map(_pop, (_gc_flight,)), map(len, (_gc_flight,)))
+    after = filter(None, map(_GC_AFTER_POP.get, key))
+    _drain(_steps(map(_pop, (stacklet._held,)), _chain.from_iterable(map(iter, after, _repeat(None)))))
 
 
 class _Group:
@@ -172,7 +186,7 @@ class Stacklet:
         self._trace: Any = None  # the sys.settrace/setprofile hooks handed over
         self._profile: Any = None
         self._entry: Any = None  # set until the stacklet's thread is started
-        self._held = 0  # how many switches into it hold the GC off until it settles
+        self._held: list = []  # one entry per switch into it that holds the GC off until it settles
         self._late: Any = None  # an exception raised here just after the hand-off
         self._unmask: Any = None  # the signal mask its new thread starts with
 
@@ -371,7 +385,7 @@ def switch(target: Stacklet) -> Any:
     mask = None
     woken: Any = _deque(maxlen=1)  # gets our value once we are woken
     progress: list = []
-    held = target._held
+    held = len(target._held)
     steps = None
     try:
         # Everything that may run code (a collection due now runs in here,
@@ -397,9 +411,8 @@ def switch(target: Stacklet) -> Any:
             me._frame = None
             if entry is not None and target._entry is None:
                 _undo_start(target, entry, old_size, progress)
-            if target._held > held:
-                target._held -= 1
-                _unhold_gc()
+            if len(target._held) > held:
+                _unhold_gc(target)
             if mask is not None:
                 _sigmask(_SIG_SETMASK, mask)
             raise
@@ -439,8 +452,7 @@ def settle() -> None:
     """
     me: Stacklet = _tls.stacklet
     if me._held:
-        me._held -= 1
-        _unhold_gc()
+        _unhold_gc(me)
     late = me._late
     if late is not None:
         me._late = None
