@@ -61,7 +61,11 @@ _start_lock = _allocate_lock()
 # collection (3.12+), a signal handler or a pending call, and that code would
 # run beside the target's thread.  So the hand-off is one call into C that
 # drains an iterator chain: release the target's lock (or start its thread),
-# block on our own lock, and, once woken, pop the value put for us.
+# block on our own lock, and, once woken, pop the value put for us.  Only
+# steps that run no code go in: map, starmap, chain, zip over C functions.
+# Not iter(callable, sentinel): PyPy runs pending signal handlers in it, so a
+# handler could land between two steps (seen as a switch to self, the thread
+# state already naming the target, and every later switch() returning ()).
 _drain = _deque(maxlen=0).extend
 
 
@@ -106,9 +110,10 @@ except (ImportError, AttributeError):  # no pthread_sigmask (Windows)
 #   the bottom one, the last popped, is the state from before the first.
 # - a stacklet's _held has one entry per switch into it still to settle.
 _gc_flight: list = []
-# What the pop that settles a switch runs, keyed by (the entry popped, how
-# many stay): the last one re-enables the GC if it was on before the first.
-_GC_AFTER_POP = {(True, 0): gc.enable}
+# The pop that settles a switch looks up (the entry popped, how many stay):
+# the last one re-enables the GC if it was on before the first.  The value
+# is the argument tuples of the gc.enable() calls to make (one, or none).
+_GC_AFTER_POP = {(True, 0): ((),)}
 
 
 def _hold_gc(target: Stacklet) -> None:
@@ -124,11 +129,9 @@ def _hold_gc(target: Stacklet) -> None:
 
 def _unhold_gc(stacklet: Stacklet) -> None:
     """Settle one switch into *stacklet* held by _hold_gc (gc.enable() if it was the last)."""
-    # The steps pop the stacklet's entry and one of _gc_flight, then look
-    # the pair (popped, len) up: iter(f, None) calls f once (f returns None).
-    key = zip(map(_pop, (_gc_flight,)), map(len, (_gc_flight,)))
-    after = filter(None, map(_GC_AFTER_POP.get, key))
-    _drain(_steps(map(_pop, (stacklet._held,)), _chain.from_iterable(map(iter, after, _repeat(None)))))
+    key = zip(map(_pop, (_gc_flight,)), map(len, (_gc_flight,)))  # pops, then measures
+    enable = _starmap(gc.enable, _chain.from_iterable(map(_GC_AFTER_POP.get, key, _repeat(()))))
+    _drain(_steps(map(_pop, (stacklet._held,)), enable))
 
 
 class _Group:
@@ -286,8 +289,8 @@ def _current_steps(target: Stacklet) -> Any:
     value = inbox[-1] if inbox else None
     if type(value) is not tuple:
         return ()
-    box = [None, (_tls.group.data, "current", value[1])]
-    return _starmap(setattr, iter(box.pop, None))
+    box = [(_tls.group.data, "current", value[1])]
+    return _starmap(setattr, map(_pop, (box,)))
 
 
 def _mark(progress: list, what: str) -> Any:
