@@ -137,11 +137,78 @@ def _unhold_gc(stacklet: Stacklet) -> None:
 class _Group:
     """One logical thread: the OS thread of its main stacklet and all threads it started."""
 
-    __slots__ = ("data", "on_exit", "__weakref__")
+    __slots__ = ("data", "on_exit", "running", "__weakref__")
 
     def __init__(self) -> None:
         self.data: Any = None
         self.on_exit: Callable[[Any], None] | None = None
+        self.running: Any = None  # the stacklet whose OS thread runs now (set in the hand-off)
+
+
+# --- imports while greenlets are parked (docs/internals/reference.rst) -----------------
+# A greenlet that switches away in the middle of a module's top-level code
+# keeps that module's import lock, which belongs to its OS thread.  Another
+# greenlet of the same logical thread that imports the module would wait for
+# it forever; with one OS thread per logical thread it gets the partially
+# initialised module instead, as in a circular import.  importlib finds that
+# case itself when the lock's owner waits, directly or through other
+# threads, for the importing thread: it raises _DeadlockError, and "import"
+# takes the partial module.  So a parked greenlet's OS thread is entered in
+# importlib's wait-for graph (_blocking_on: thread ident to what it waits
+# for, a lock before 3.12, a list of them since) as waiting for whichever
+# OS thread of its logical thread runs now.
+try:
+    import _frozen_importlib as _importlib
+
+    _blocking_on: Any = _importlib._blocking_on
+    _ImportList: Any = getattr(_importlib, "_List", None)  # 3.12+: a list per thread
+except (ImportError, AttributeError):  # pragma: no cover - no importlib bootstrap
+    _blocking_on = None
+
+
+class _ParkedOn:
+    """What importlib sees a parked greenlet's OS thread wait for."""
+
+    __slots__ = ("group",)
+
+    def __init__(self, group: _Group) -> None:
+        self.group = group
+
+    @property
+    def owner(self) -> Any:
+        """The ident of the OS thread that runs the logical thread now."""
+        running = self.group.running
+        return None if running is None else running._ident
+
+
+def _park_imports(me: Stacklet) -> Any:
+    """Enter *me*'s OS thread in importlib's wait-for graph; return what _unpark_imports takes."""
+    if _blocking_on is None:
+        return None
+    waits = me._parked_on
+    if waits is None:
+        waits = me._parked_on = _ParkedOn(_tls.group)
+    if _ImportList is not None:
+        entry = _blocking_on.setdefault(me._ident, _ImportList())
+        entry.append(waits)
+        return entry  # kept alive by the parked frame (the dict holds it weakly)
+    # Before 3.12, one lock per thread: keep what was there (a finalizer
+    # that switched in the middle of an import lock's acquire).
+    before = _blocking_on.get(me._ident)
+    _blocking_on[me._ident] = waits
+    return (before,)
+
+
+def _unpark_imports(me: Stacklet, token: Any) -> None:
+    if token is None:
+        return
+    if type(token) is tuple:
+        if token[0] is None:
+            _blocking_on.pop(me._ident, None)
+        else:
+            _blocking_on[me._ident] = token[0]
+    else:
+        token.remove(me._parked_on)
 
 
 class _ExitSentinel:
@@ -172,6 +239,8 @@ class Stacklet:
         "_profile",
         "_entry",
         "_held",
+        "_ident",
+        "_parked_on",
         "_late",
         "_unmask",
         "__weakref__",
@@ -190,6 +259,8 @@ class Stacklet:
         self._profile: Any = None
         self._entry: Any = None  # set until the stacklet's thread is started
         self._held: list = []  # one entry per switch into it that holds the GC off until it settles
+        self._ident: Any = None  # its OS thread's ident, once that runs
+        self._parked_on: Any = None  # importlib's view of what it waits for while parked
         self._late: Any = None  # an exception raised here just after the hand-off
         self._unmask: Any = None  # the signal mask its new thread starts with
 
@@ -208,6 +279,8 @@ def set_thread_data(data: Any, on_exit: Callable[[Any], None]) -> Stacklet:
     group = _Group()
     group.data, group.on_exit = data, on_exit
     main = Stacklet()
+    main._ident = _get_ident()
+    group.running = main
     _tls.group, _tls.stacklet, _tls.sentinel = group, main, _ExitSentinel(group)
     return main
 
@@ -225,6 +298,7 @@ def new_stacklet(entry: Callable[[], Stacklet]) -> Stacklet:
 
 def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -> None:
     _tls.group, _tls.stacklet = group, stacklet
+    stacklet._ident = _get_ident()
     if stacklet._unmask is not None:  # started by the main OS thread, which blocked signals
         _sigmask(_SIG_SETMASK, stacklet._unmask)
         stacklet._unmask = None
@@ -282,15 +356,18 @@ def _current_steps(target: Stacklet) -> Any:
     handler, a collection) ever runs on the target's OS thread while the
     thread state still names the greenlet that switched.  The value put for
     the target is the semantics' hand-over tuple, whose second item is that
-    greenlet.  Its references are consumed by the step (a list popped empty):
-    the parked switcher's frame, which holds these steps, keeps nothing alive.
+    greenlet.  The step also records *target* as the stacklet that runs its
+    logical thread (what importlib's deadlock check follows).  Its references
+    are consumed by the step (a list popped empty): the parked switcher's
+    frame, which holds these steps, keeps nothing alive.
     """
+    group = _tls.group
+    box = [(group, "running", target)]
     inbox = target._inbox
     value = inbox[-1] if inbox else None
-    if type(value) is not tuple:
-        return ()
-    box = [(_tls.group.data, "current", value[1])]
-    return _starmap(setattr, map(_pop, (box,)))
+    if type(value) is tuple:
+        box.append((group.data, "current", value[1]))
+    return _starmap(setattr, map(_pop, (box,) * len(box)))
 
 
 def _mark(progress: list, what: str) -> Any:
@@ -389,7 +466,7 @@ def switch(target: Stacklet) -> Any:
     woken: Any = _deque(maxlen=1)  # gets our value once we are woken
     progress: list = []
     held = len(target._held)
-    steps = None
+    steps = parked = None
     try:
         # Everything that may run code (a collection due now runs in here,
         # while this greenlet is still the current one) comes before the hand-off.
@@ -401,6 +478,7 @@ def switch(target: Stacklet) -> Any:
                 target._unmask = mask
         if entry is not None:
             old_size = _stack_size()
+        parked = _park_imports(me)
         steps = _steps(
             _current_steps(target),
             _wake_steps(target, progress),
@@ -412,6 +490,7 @@ def switch(target: Stacklet) -> Any:
     except BaseException as e:
         if "woken" not in progress:  # nothing was handed off
             me._frame = None
+            _unpark_imports(me, parked)
             if entry is not None and target._entry is None:
                 _undo_start(target, entry, old_size, progress)
             if len(target._held) > held:
@@ -423,6 +502,7 @@ def switch(target: Stacklet) -> Any:
     del target, entry, steps
     try:
         me._frame = None
+        _unpark_imports(me, parked)
         if mask is not None:
             _sigmask(_SIG_SETMASK, mask)  # a signal that arrived meanwhile is handled now
         hook = sys.gettrace()

@@ -309,6 +309,20 @@ DIFFERENCES = {
         "of that class was made is run, but does not kill a greenlet suspended since "
         "then: its stack is freed without GreenletExit (finally blocks run)",
     ),
+    "parked-lock": (
+        {"reference"},
+        "a threading lock (RLock, Lock, Condition) held by a suspended greenlet belongs "
+        "to that greenlet's own OS thread: another greenlet of the thread that acquires "
+        "it waits forever (upstream: an RLock is re-entrant for all greenlets of a thread). "
+        "Module import locks are the exception: importing a half-imported module works",
+    ),
+    "parked-import-pypy": (
+        {"reference"} if sys.implementation.name == "pypy" else set(),
+        "on PyPy, importing a module whose top-level code another greenlet of the "
+        "thread is suspended in raises importlib's _DeadlockError (PyPy's import "
+        "statement takes the module lock, which belongs to the suspended greenlet's "
+        "OS thread) instead of returning the partial module",
+    ),
     "dead-thread-finally": (
         {"reference"},
         "a greenlet suspended in a thread that exited runs its finally "

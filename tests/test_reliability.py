@@ -670,3 +670,87 @@ def test_R23_subclass_del_that_raises_is_reported_and_the_kill_still_happens(api
         sys.unraisablehook = hook
     assert log == ["killed", "finally"]
     assert reports == [RuntimeError]
+
+
+# --- a greenlet suspended while it holds a lock of its thread ----------------------------
+
+
+def test_importing_a_module_whose_top_level_code_is_suspended_gets_the_partial_module(
+    run_script, known_difference
+):
+    # One thread's greenlets share its import locks (upstream: one OS thread).
+    # A greenlet that switches away in the middle of a module's top-level code
+    # leaves the module half initialised; another greenlet of the thread that
+    # imports it gets that partial module, as in a circular import, instead
+    # of waiting for the suspended one.  Also two levels deep and with the
+    # suspended greenlet's own children in between.
+    known_difference("parked-import-pypy")
+    proc = run_script(
+        """
+import builtins, os, sys, tempfile
+
+d = tempfile.mkdtemp()
+for name, body in [
+    ("halfway", "import builtins\\nbefore = 1\\nbuiltins.PARK()\\nafter = 2\\n"),
+    ("outer", "import halfway\\nouter_done = True\\n"),
+]:
+    with open(os.path.join(d, name + ".py"), "w") as f:
+        f.write(body)
+sys.path.insert(0, d)
+main = getcurrent()
+builtins.PARK = lambda: main.switch("parked")
+
+def first():
+    import outer  # imports halfway, which parks
+    return "first done", outer.outer_done
+
+def importer(depth):
+    if depth:
+        return greenlet(importer).switch(depth - 1)
+    import halfway
+    return halfway.before, hasattr(halfway, "after")
+
+a = greenlet(first)
+print(a.switch())
+print(greenlet(importer).switch(0))
+print(greenlet(importer).switch(3))
+print(a.switch())
+import halfway
+print(halfway.after)
+""",
+        timeout=60,
+    )
+    _ok(proc, "parked", "(1, False)", "(1, False)", "('first done', True)", "2")
+
+
+def test_rlock_held_by_a_suspended_greenlet_is_reentrant_for_its_thread(
+    run_script, known_difference
+):
+    # Upstream: a threading.RLock belongs to the OS thread, which all of a
+    # thread's greenlets share, so another greenlet of the thread acquires it
+    # again.  The reference backend runs each greenlet on its own OS thread:
+    # the second greenlet waits for the suspended one forever (killed here).
+    known_difference("parked-lock")
+    proc = run_script(
+        """
+import threading
+lock = threading.RLock()
+main = getcurrent()
+
+def holder():
+    with lock:
+        main.switch("holding")
+    return "released"
+
+def other():
+    with lock:
+        return "acquired"
+
+h = greenlet(holder)
+print(h.switch())
+print(greenlet(other).switch())
+print(h.switch())
+""",
+        timeout=10,
+    )
+    _ok(proc, "holding", "acquired", "released")
