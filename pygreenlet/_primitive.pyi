@@ -52,7 +52,16 @@ def settle() -> None:
     """Drop what the switch into the running stacklet left behind; may run any code."""
 
 def discard(stacklet: Stacklet) -> None:
-    """End a parked stacklet without resuming the semantics in it."""
+    """End a parked stacklet without resuming the semantics in it.
+
+    A primitive may do it by raising, from the stacklet's parked switch(), an
+    exception whose type has a true ``_pyg_unwind`` attribute (the reference
+    backend unwinds the stacklet's thread; ``finally`` blocks run).  The
+    semantics lets it through untouched: that switch had handed off.  Once
+    discarded, a stacklet that switches again (its code caught the exception)
+    gets such an exception again, a failed switch (nothing handed off, so its
+    ``_pyg_unwind`` is false), and it never hands off when it ends.
+    """
 
 def frame(stacklet: Stacklet) -> Any:
     """The innermost user frame of a parked stacklet, or None."""

@@ -39,6 +39,14 @@ _UNWIND = object()  # value that tells a parked stacklet to unwind and end
 class _Unwind(BaseException):
     """Raised in a discarded stacklet's thread to unwind it (reference backend only)."""
 
+    _pyg_unwind = True  # the semantics lets it through (_primitive.pyi: discard)
+
+
+class _UnwindAgain(_Unwind):
+    """Raised by a discarded stacklet's next switch(), which hands nothing off."""
+
+    _pyg_unwind = False  # the semantics takes that switch back, then lets it through
+
 
 # The functions of _thread, taken now: monkey-patching libraries (gevent,
 # eventlet) replace them on the _thread module with green versions, which
@@ -243,6 +251,7 @@ class Stacklet:
         "_parked_on",
         "_late",
         "_unmask",
+        "_discarded",
         "__weakref__",
     )
 
@@ -263,6 +272,7 @@ class Stacklet:
         self._parked_on: Any = None  # importlib's view of what it waits for while parked
         self._late: Any = None  # an exception raised here just after the hand-off
         self._unmask: Any = None  # the signal mask its new thread starts with
+        self._discarded = False  # set by discard(): it unwinds, never to hand off again
 
 
 def get_thread_data() -> Any:
@@ -320,6 +330,8 @@ def _bootstrap(group: _Group, stacklet: Stacklet, entry: Callable[[Any], Any]) -
         sys.stderr.flush()
         os.abort()
     stacklet._trace = stacklet._profile = None
+    if stacklet._discarded:  # its entry returned although it was discarded
+        target = None
     if target is None:  # discarded
         stacklet._done.release()
         return
@@ -453,6 +465,10 @@ def switch(target: Stacklet) -> Any:
     nothing off, if *target* could not be started.
     """
     me: Stacklet = _tls.stacklet
+    if me._discarded:
+        # Its code caught the _Unwind of discard() and switches: this thread
+        # is no longer the running one of its logical thread; unwind again.
+        raise _UnwindAgain
     if sys.is_finalizing() and target is not me:
         # Once the interpreter finalizes, other OS threads can no longer take
         # the GIL (they exit when they try): a woken or new greenlet thread
@@ -552,6 +568,7 @@ def discard(stacklet: Stacklet) -> None:
     ``finally`` blocks in it do run (the compiled backend just frees the
     saved stack).  Waits until that thread has ended.
     """
+    stacklet._discarded = True
     stacklet._inbox.append(_UNWIND)
     _drain(_steps(map(_release, (stacklet._wake,)), map(_acquire, (stacklet._done,))))
     stacklet._done.release()

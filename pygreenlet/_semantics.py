@@ -563,7 +563,11 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         del origin, args, kwargs, exc, target, run
         try:
             handover = _prim.switch(stacklet)
-        except BaseException:
+        except BaseException as e:
+            if getattr(e, "_pyg_unwind", False):
+                # This stacklet was discarded while parked here (_primitive.pyi):
+                # the switch had handed off; there is nothing to take back.
+                raise
             # The primitive could not start the target (a thread or memory
             # limit; on the reference backend, no new threads at interpreter
             # shutdown on 3.12+): nothing happened, it stays unstarted (R8).
@@ -762,7 +766,10 @@ def _kill(g: Any, ts: _ThreadState) -> None:
     parent = s.parent
     s.parent = ts.current  # R23: come back to the collector when the victim ends
     try:
-        _switch(g, (), None, GreenletExit(_KILL_MESSAGE))
+        # In a list that _switch empties: this parked frame must not keep the
+        # GreenletExit (and through its traceback the victim's frames, and
+        # what they hold) alive while the victim handles it (R11).
+        _switch(g, (), None, [GreenletExit(_KILL_MESSAGE)])
     finally:
         s.parent = parent  # R23: restored, in case the victim was resurrected
     # R25 is checked by the caller, which knows whether the object was resurrected.
@@ -1083,7 +1090,13 @@ class greenlet(_Slots):
         packed the same way; the return value of a finished child arrives here
         as a single value, its uncaught exception is raised here.
         """
-        return _switch(self, args, kwargs, None)
+        try:
+            return _switch(self, args, kwargs, None)
+        except BaseException:
+            # R23: the exception's traceback keeps this frame (interpreted):
+            # it must not keep the greenlet switched to alive.
+            del self, args, kwargs
+            raise
 
     def throw(self, typ: Any = GreenletExit, val: Any = None, tb: Any = None) -> Any:
         """throw([typ, [val, [tb]]])
@@ -1097,7 +1110,11 @@ class greenlet(_Slots):
         ``GreenletExit`` into a value for its parent and raises anything else
         there (R13).
         """
-        return _throw(self, typ, val, tb)
+        try:
+            return _throw(self, typ, val, tb)
+        except BaseException:
+            del self, typ, val, tb  # R23, as in switch()
+            raise
 
     # -- run ---------------------------------------------------------------------------
 
@@ -1237,8 +1254,12 @@ def _throw(g: Any, typ: Any, val: Any, tb: Any) -> Any:
     if s.started and not _active(s) and isinstance(exc, GreenletExit):
         return _switch(g, (exc,), None, None)  # R13
     box = [exc]  # R11: handed over, not kept by this frame across the switch
-    del exc, s
-    return _switch(g, (), None, box)
+    del exc, s, typ, val, tb
+    try:
+        return _switch(g, (), None, box)
+    except BaseException:
+        del g  # R23, as in switch()
+        raise
 
 
 def _set_run_and_parent(g: Any, run: Any, parent: Any) -> None:

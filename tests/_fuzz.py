@@ -33,7 +33,10 @@ purpose (the keys of ``DIFFERENCES`` in ``tests/conftest.py``, described in
     ``__traceback__`` is ever recorded (``throw`` with a traceback passes one,
     the trace records only the exception's type and arguments).
 ``second-kill``
-    no greenlet resurrects itself while it is being killed.
+    no greenlet resurrects itself while it is being killed, and once one has
+    gone on after the ``GreenletExit`` of its kill nothing takes a new
+    reference to it: it makes no greenlet (whose parent it would be by
+    default) and becomes nobody's parent.
 ``dead-thread-eager``
     a greenlet of a thread that exited is always asked ``dead`` first, before
     any other operation touches it (see ``_Program.touch``).
@@ -287,6 +290,9 @@ class _Program:
         self.trace: list[str] = []
         self.pool: dict[int, object] = {}
         self.modes: dict[str, str] = {}
+        # second-kill: greenlets that went on after the GreenletExit of their
+        # kill; nothing may take a new reference to one (a child's parent).
+        self.killed: set[str] = set()
         self.refs: list = []  # (name, weakref)
         self.foreign: set[str] = set()  # greenlets of threads that exited
         self.tmains: dict = {}  # greenlet name -> weakref to its thread's main greenlet
@@ -345,6 +351,8 @@ class _Program:
             except self.api.GreenletExit as e:
                 self.rec(f"#{i} {me} got {norm(e)}")
                 mode = self.modes.get(me, "reraise")
+                if mode != "reraise" and "references have vanished" in str(e):
+                    self.killed.add(me)
                 if mode == "reraise":
                     raise
                 if mode == "return":
@@ -430,9 +438,14 @@ class _Program:
         rec = self.rec
         if kind == "new":
             _, slot, how, psel, mode = op
+            parent = None if psel == "default" else self.target(psel)
+            if me in self.killed or (parent is not None and name(parent) in self.killed):
+                # second-kill: the new greenlet's parent (by default the
+                # creator) would resurrect a greenlet that went on after its kill
+                rec(f"#{i} {me} skip new (second-kill)")
+                return
             self.count += 1
             nm = f"g{self.count}"
-            parent = None if psel == "default" else self.target(psel)
             kw = {} if parent is None else {"parent": parent}
             rec(f"#{i} {me} new {nm} {how} parent={name(parent) if parent is not None else '-'}")
             if how == "plain":
@@ -509,6 +522,9 @@ class _Program:
                 rec(f"#{i} {me} skip reparent (dead-thread-restart)")
                 return
             p = 5 if psel == "int" else None if psel == "none" else self.target(psel)
+            if p is not None and p != 5 and name(p) in self.killed:
+                rec(f"#{i} {me} skip reparent (second-kill)")
+                return
             rec(f"#{i} {me} reparent {name(g)} to {norm(p)}")
             g.parent = p
             del g, p

@@ -243,7 +243,7 @@ DIFFERENCES = {
         {"reference"},
         "a greenlet that resurrected itself while being killed gets no second "
         "GreenletExit when it is dropped again (Python runs __del__ once per object); "
-        "its stack is freed then without running code",
+        "its OS thread is unwound then (finally blocks run; it cannot switch any more)",
     ),
     "dead-thread-eager": (
         {"reference", "speedups"},

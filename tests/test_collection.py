@@ -122,6 +122,79 @@ def test_R23_dealloc_switch_args_not_lost(api, collect):
     assert value == 42
 
 
+def test_R23_kill_keeps_no_reference_to_the_greenlet_exit_it_threw(api, cpython_only):
+    # The victim handles its kill's GreenletExit and goes on; once its except
+    # block is over, nothing holds that exception (R11: as upstream, a
+    # thrower keeps no reference to what it threw), so the frames in its
+    # traceback, and what they held, are gone.  Here one of them held the
+    # only other reference to g2: dropping g2 then kills it at once.
+    cpython_only("refcounting")
+    events = []
+    main = api.getcurrent()
+    slots = {}
+
+    def switch_to(name):
+        sw = slots[name].switch  # this frame holds g2 while it is parked here
+        sw()
+
+    def body1():
+        try:
+            switch_to("g2")
+        except api.GreenletExit:
+            events.append("g1 handled its kill")
+        del slots["g2"]
+        events.append("g1 dropped g2")
+
+    def body2():
+        try:
+            main.switch()
+        except api.GreenletExit:
+            events.append("g2 killed")
+
+    slots["g1"], slots["g2"] = api.greenlet(body1), api.greenlet(body2)
+    slots["g1"].switch()
+    del slots["g1"]
+    assert events == ["g1 handled its kill", "g2 killed", "g1 dropped g2"]
+
+
+def test_R23_greenlet_dropped_again_after_surviving_its_kill_disturbs_nobody(run_script):
+    # A greenlet resurrects itself during its kill, then is dropped again,
+    # and its handler swallows every exception and switches to another
+    # greenlet.  Upstream
+    # kills it a second time; the reference backend frees it by unwinding its
+    # OS thread ("second-kill").  Either way the collecting greenlet goes on
+    # and the thread works as before (the unwinding greenlet once handed
+    # off to the other greenlet for real, and the process hung).
+    r = run_script(
+        """
+main = getcurrent()
+saved = []
+other = greenlet(lambda: main.switch())
+other.switch()
+def body():
+    for i in range(3):
+        try:
+            main.switch()
+        except BaseException:
+            if i == 0:
+                saved.append(getcurrent())
+            else:
+                other.switch()
+g = greenlet(body)
+g.switch()
+del g
+collect_garbage()
+del saved[:]
+collect_garbage()
+echo = greenlet(lambda x: main.switch(x * 2))
+print("after", echo.switch(21), getcurrent() is main)
+""",
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "after 42 True", r.stdout + r.stderr
+
+
 def test_R23_resurrection_keeps_greenlet_alive(api, collect):
     saved = []
     main = api.getcurrent()

@@ -84,3 +84,43 @@ def test_fuzz_trace_has_no_ids():
     """Messages with greenlet reprs are normalised: no addresses, one module name."""
     text = "<pygreenlet.greenlet object at 0x7f00 (otid=0x55aa) current active started main>"
     assert _fuzz._scrub(text) == "<greenlet object at 0x? (otid=0x?) current active started main>"
+
+
+#: Programs the fuzzer once found diverging, reduced (tools/fuzz.py --reduce).
+FOUND = {
+    # seed 1008: the killer kept the GreenletExit it threw; interpreted, a
+    # switch() frame kept the greenlet switched to (both kept g2 alive).
+    "kill-keeps-exit": [
+        ["new", 0, "plain_kw", "s1", "continue"],
+        ["new", 1, "plain", "default", "continue"],
+        ["switch", "s0", "a3", 4],
+        ["switch", "s1", "a2kw", 7],
+        ["throw", "main", "cls_none_tb", "FzBase", 11],
+        ["drop", 0],
+        ["new", 1, "none_run", "s2", "reraise"],
+        ["cvset", 19],
+    ],
+    # seed 1008 again: a greenlet that went on after its kill made a child,
+    # whose parent it became (a resurrection: the "second-kill" difference,
+    # which the driver now keeps out).  Dropped again, the reference backend
+    # unwound it, and its switch() turned that into an AttributeError
+    # (tests/test_collection.py has the direct test).
+    "kill-survivor-makes-a-child": [
+        ["new", 1, "plain", "default", "continue"],
+        ["switch", "s1", "a2kw", 7],
+        ["throw", "main", "cls_none_tb", "FzBase", 11],
+        ["new", 3, "plain_kw", "default", "reraise"],
+        ["new", 1, "none_run", "s2", "reraise"],
+        ["new", 2, "bare_sub", "cur", "reraise"],
+        ["throw", "s3", "none", "FzBase", 28],
+    ],
+}
+
+
+@pytest.mark.parametrize("key", sorted(FOUND))
+def test_fuzz_findings_stay_fixed(key):
+    backends = _fuzz.order(BACKENDS)
+    programs = [(0, FOUND[key])]
+    results = {b: _fuzz.run_backend(b, programs) for b in backends}
+    findings = _fuzz.compare(results, backends)
+    assert not findings, report(findings)
