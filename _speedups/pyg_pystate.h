@@ -144,9 +144,61 @@ pyg_unexpose_frames(pyg_pystate_t *s)
 
 /* --- data stack (3.11+) -------------------------------------------------- */
 #if PYG_DATASTACK
-/* Free a chain of data-stack chunks the way CPython allocated them
- * (_PyObject_VirtualAlloc is the object arena allocator, which is exported
- * only through PyObject_GetArenaAllocator). */
+/* A new stacklet's root chunk: its first interpreter frames live here.
+ * Left to itself, CPython gives a thread state without a data stack a root
+ * chunk of 16 KiB from the object arena allocator (an mmap and a munmap per
+ * greenlet, and a page of memory touched for its two or three frames).  A
+ * stacklet starts instead with a PYG_ROOT_CHUNK-byte chunk of ours, taken
+ * from a small free list (the GIL guards it); frames that do not fit go to
+ * chunks CPython pushes on top of it (their `previous` is ours), which
+ * CPython frees as usual when they empty.  CPython never frees the root
+ * chunk: as in its own root chunks, the first slot is skipped, so no frame
+ * starts at data[0] (_PyThreadState_PopFrame frees a chunk whose first
+ * frame goes).  docs/internals/interpreter_state.rst, notes on the table. */
+/* Bytes, below CPython's smallest chunk.  Frames that overflow the root
+ * chunk cost a touched page of a 16 KiB chunk on top of it.  On 3.12+
+ * upstream greenlet gives every frame of a parked greenlet a frame object, so
+ * 2 KiB (about a dozen frames) is less memory than upstream's at any depth;
+ * on 3.11 it is not (between about 15 and 40 frames, 1.3x upstream's), so
+ * the root chunk is a page of heap there: 4080 bytes and malloc's header. */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define PYG_ROOT_CHUNK 2048
+#else
+#  define PYG_ROOT_CHUNK 4080
+#endif
+#define PYG_ROOT_CHUNK_POOL 64        /* free chunks kept: 256 KiB at most */
+static _PyStackChunk *pyg_root_chunks[PYG_ROOT_CHUNK_POOL];
+static int pyg_root_chunks_free = 0;
+
+/* CPython's chunks are at least DATA_STACK_CHUNK_SIZE (16 KiB, Python/pystate.c),
+ * so a root chunk of this size is one of ours. */
+#define PYG_IS_OUR_CHUNK(c) ((c)->previous == NULL && (c)->size == PYG_ROOT_CHUNK)
+
+/* Install a root chunk of ours in `ts`; without memory, leave the data stack
+ * empty for CPython to allocate on the first push. */
+static void
+pyg_datastack_fresh(PyThreadState *ts)
+{
+    _PyStackChunk *c;
+    if (pyg_root_chunks_free > 0)
+        c = pyg_root_chunks[--pyg_root_chunks_free];
+    else if ((c = (_PyStackChunk *)PyMem_RawMalloc(PYG_ROOT_CHUNK)) == NULL) {
+        ts->datastack_chunk = NULL;
+        ts->datastack_top = NULL;
+        ts->datastack_limit = NULL;
+        return;
+    }
+    c->previous = NULL;
+    c->size = PYG_ROOT_CHUNK;
+    c->top = 0;
+    ts->datastack_chunk = c;
+    ts->datastack_top = &c->data[1];       /* the skipped first slot */
+    ts->datastack_limit = (PyObject **)((char *)c + PYG_ROOT_CHUNK);
+}
+
+/* Free a chain of data-stack chunks: ours back to the free list, CPython's
+ * the way it allocated them (_PyObject_VirtualAlloc is the object arena
+ * allocator, which is exported only through PyObject_GetArenaAllocator). */
 static void
 pyg_free_datastack(_PyStackChunk *chunk)
 {
@@ -154,7 +206,12 @@ pyg_free_datastack(_PyStackChunk *chunk)
     PyObject_GetArenaAllocator(&alloc);
     while (chunk != NULL) {
         _PyStackChunk *prev = chunk->previous;
-        alloc.free(alloc.ctx, chunk, chunk->size);
+        if (!PYG_IS_OUR_CHUNK(chunk))
+            alloc.free(alloc.ctx, chunk, chunk->size);
+        else if (pyg_root_chunks_free < PYG_ROOT_CHUNK_POOL)
+            pyg_root_chunks[pyg_root_chunks_free++] = chunk;
+        else
+            PyMem_RawFree(chunk);
         chunk = prev;
     }
 }
@@ -340,9 +397,7 @@ pyg_pystate_fresh(PyThreadState *ts, void *cframe)
     memset(&ts->exc_state, 0, sizeof(ts->exc_state));  /* moved out by save() */
     ts->exc_info = &ts->exc_state;
 #if PYG_DATASTACK
-    ts->datastack_chunk = NULL;      /* CPython allocates a root chunk on the first push */
-    ts->datastack_top = NULL;
-    ts->datastack_limit = NULL;
+    pyg_datastack_fresh(ts);         /* a root chunk of ours, not CPython's 16 KiB */
 #endif
 }
 

@@ -214,10 +214,49 @@ pyg_greenlet_init(PyObject *self, PyObject *args, PyObject *kwds)
     return pyg_cython_init(self, args, kwds);
 }
 
+/* The type's tp_new.  Cython's would make the __dict__ at once (an empty
+ * dict for every greenlet, 64 bytes that few greenlets use) and run a
+ * Python-level __cinit__ (an argument tuple and keyword dict).  This one
+ * allocates the object (a subclass's tp_alloc), leaves __dict__ NULL until it
+ * is first used (Cython's __dict__ descriptor and CPython's generic attribute
+ * code both make it then, as upstream does) and gives the greenlet its state
+ * and parent, as upstream's tp_new does (_semantics.py: _init_new).
+ * The arguments are for tp_init. */
+typedef int (*pyg_new_fn)(PyObject *g);
+static pyg_new_fn pyg_init_new = NULL;
+
+static PyObject *
+pyg_greenlet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *g;
+    (void)args;
+    (void)kwds;
+    if (PyType_HasFeature(type, Py_TPFLAGS_IS_ABSTRACT)) {
+        /* a subclass with abstract methods left (abc): object's tp_new
+         * raises CPython's own TypeError, as Cython's tp_new has it do */
+        PyObject *none = PyTuple_New(0);
+        if (none == NULL)
+            return NULL;
+        g = PyBaseObject_Type.tp_new(type, none, NULL);
+        Py_DECREF(none);
+    }
+    else
+        g = type->tp_alloc(type, 0);
+    if (g == NULL)
+        return NULL;
+    Py_INCREF(Py_None);       /* as in pyg_alloc_greenlet */
+    PYG_STATE_OF(g) = Py_None;
+    if (pyg_init_new(g) < 0) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    return g;
+}
+
 static int
 pyg_type_init(PyObject *greenlet_type, PyObject *state_type, Py_ssize_t state_off,
               Py_ssize_t started_off, Py_ssize_t finished_off, Py_ssize_t is_main_off,
-              pyg_finalize_fn finalize, pyg_init_fn init_args)
+              pyg_finalize_fn finalize, pyg_init_fn init_args, pyg_new_fn init_new)
 {
     PyTypeObject *gt = (PyTypeObject *)greenlet_type;
     PyTypeObject *st = (PyTypeObject *)state_type;
@@ -240,6 +279,8 @@ pyg_type_init(PyObject *greenlet_type, PyObject *state_type, Py_ssize_t state_of
     pyg_is_main_off = is_main_off;
     pyg_finalize = finalize;
     pyg_init_args = init_args;
+    pyg_init_new = init_new;
+    gt->tp_new = pyg_greenlet_new;
     pyg_cython_init = gt->tp_init;
     gt->tp_init = pyg_greenlet_init;
     pyg_cython_dealloc = gt->tp_dealloc;
@@ -459,6 +500,56 @@ pyg_install_switch(PyObject *type, PyObject *doc)
     }
     Py_DECREF(descr);
     return 0;
+}
+
+/* getcurrent() as a METH_FASTCALL builtin function.  Cython makes a
+ * module-level def a cyfunction, which the interpreter calls through the
+ * generic vectorcall path; CPython 3.11+ specializes a call of a
+ * METH_FASTCALL builtin instead (CALL_BUILTIN_FAST and its earlier names),
+ * calling the C function directly: about a sixth of a getcurrent() call's
+ * instructions.  It runs _semantics.py's _capi_getcurrent, the rules of the
+ * def getcurrent it replaces (R27), as PyGreenlet_GetCurrent does.  Upstream's
+ * is a builtin too, so the type, repr and argument errors are the same. */
+static PyMethodDef pyg_getcurrent_def;
+static PyObject *pyg_getcurrent_doc;  /* keeps ml_doc's UTF-8 buffer alive */
+static PyObject *pyg_getcurrent_module;  /* the builtin's __module__ */
+
+static PyObject *
+pyg_getcurrent(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    (void)args;
+    if (nargs != 0) {
+        /* METH_NOARGS's message, as CPython words it for upstream's builtin
+         * (keywords are refused by CPython itself: no METH_KEYWORDS) */
+#if PY_VERSION_HEX >= 0x030A0000
+        PyErr_Format(PyExc_TypeError, "%U.getcurrent() takes no arguments (%zd given)",
+                     pyg_getcurrent_module, nargs);
+#else
+        PyErr_Format(PyExc_TypeError, "getcurrent() takes no arguments (%zd given)", nargs);
+#endif
+        return NULL;
+    }
+    return pyg_capi_impl.current();
+}
+
+/* The builtin, named getcurrent in *module* (a str), with *doc*; call after
+ * pyg_capi_init. */
+static PyObject *
+pyg_make_getcurrent(PyObject *doc, PyObject *module)
+{
+    const char *text = NULL;
+    if (doc != Py_None && (text = PyUnicode_AsUTF8(doc)) == NULL)
+        return NULL;
+    Py_XINCREF(doc);
+    Py_INCREF(module);
+    pyg_getcurrent_doc = doc;
+    pyg_getcurrent_module = module;
+    pyg_getcurrent_def.ml_name = "getcurrent";
+    pyg_getcurrent_def.ml_meth = (PyCFunction)(void (*)(void))pyg_getcurrent;
+    pyg_getcurrent_def.ml_flags = METH_FASTCALL;
+    pyg_getcurrent_def.ml_doc = text;
+    return PyCFunction_NewEx(&pyg_getcurrent_def, NULL, module);
 }
 
 /* Fill the table; error and exit are the module's exception types. */

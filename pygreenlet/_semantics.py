@@ -38,10 +38,9 @@ from ._exceptions import GreenletExit, error  # R45: BaseException / Exception s
 def _finalizing() -> bool:
     """True once the interpreter is shutting down (R27)."""
     if cython.compiled:
-        finalizing = pyg_sem_is_finalizing() != 0  # noqa: F821 (declared in _speedups.pxd)
+        return pyg_sem_is_finalizing() != 0  # noqa: F821 (declared in _speedups.pxd)
     else:
-        finalizing = sys.is_finalizing()
-    return finalizing
+        return sys.is_finalizing()
 
 
 __all__ = ["greenlet", "getcurrent", "settrace", "gettrace", "GreenletExit", "error"]
@@ -1021,14 +1020,15 @@ class greenlet(_Slots):
     error = error
 
     if not cython.compiled:
-        # Compiled, the same is done by __cinit__ and by the type's slots in
-        # _speedups/pyg_type.h (the kill in tp_dealloc, the __dict__ setter).
+        # Compiled, the same is done by the type's slots in
+        # _speedups/pyg_type.h (tp_new calling _init_new, the kill in
+        # tp_dealloc, the __dict__ setter).
         __slots__ = ()
         __dict__ = property(_get_dict, _set_dict, _del_dict)  # type: ignore[assignment]
 
         def __new__(cls, *args: Any, **kwargs: Any) -> greenlet:
             self = object.__new__(cls)
-            _set_state(self, _new_state(_thread_state().current))
+            _init_new(self)
             if not getattr(cls.__del__, "_pyg_chained", False):
                 _chain_del(cls)  # R23: a __del__ set on the class after it was made
             return self
@@ -1042,12 +1042,6 @@ class greenlet(_Slots):
             _finalize(self)
 
         __del__._pyg_chained = True  # type: ignore[attr-defined]  (no wrapper for ours)
-
-    def __cinit__(self, *args: Any, **kwargs: Any) -> None:
-        # Like upstream's tp_new: the parent is set here, so a subclass whose
-        # __init__ never calls ours still works.  (Only the compiled build
-        # runs __cinit__; interpreted, __new__ above does this.)
-        _set_state(self, _new_state(_thread_state().current))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # R47: greenlet(run=None, parent=None), with CPython's argument errors
@@ -1270,6 +1264,16 @@ def _set_run_and_parent(g: Any, run: Any, parent: Any) -> None:
         _set_parent(g, parent)
 
 
+def _init_new(g: Any) -> int:
+    """A new greenlet's state, its parent the current greenlet (compiled: the type's tp_new).
+
+    Set when the object is made, as upstream's tp_new does, so a subclass
+    whose __init__ never calls greenlet.__init__ still has its parent.
+    """
+    _set_state(g, _new_state(_thread_state().current))
+    return 0
+
+
 def _init_args(g: Any, run: Any, parent: Any) -> int:
     """greenlet(run, parent) with positional arguments only (compiled: the type's fast tp_init).
 
@@ -1356,12 +1360,9 @@ def getcurrent() -> greenlet:
 
     Raises RuntimeError once the interpreter is finalizing (R27).
     """
-    if _finalizing():
-        raise RuntimeError("greenlet is being finalized")  # R27
-    ts = cython.declare(_ThreadState, _prim.get_thread_data())
-    if ts is None or ts.deleteme or _orphans or _held_orphans:
-        ts = _thread_state()  # the first use in this thread, or work to do first (R26)
-    return ts.current
+    # compiled, a fast-call builtin running _capi_getcurrent replaces this def
+    # (the end of this module)
+    return _capi_getcurrent()
 
 
 def settrace(callback: Callable[[str, tuple], Any] | None) -> Any:
@@ -1456,8 +1457,13 @@ def _finalize_in_dealloc(g: Any) -> int:
 
 
 def _capi_getcurrent() -> Any:
-    """PyGreenlet_GetCurrent."""
-    return getcurrent()
+    """getcurrent() and PyGreenlet_GetCurrent."""
+    if _finalizing():
+        raise RuntimeError("greenlet is being finalized")  # R27
+    ts = cython.declare(_ThreadState, _prim.get_thread_data())
+    if ts is None or ts.deleteme or _orphans or _held_orphans:
+        ts = _thread_state()  # the first use in this thread, or work to do first (R26)
+    return ts.current
 
 
 def _capi_switch(g: Any, args: tuple, kwargs: Any) -> Any:
@@ -1507,6 +1513,7 @@ if cython.compiled:
         pyg_offset_of(_probe_state, cython.address(cython.cast(_State, _probe_state).is_main)),  # noqa: F821
         cython.address(_finalize_in_dealloc),
         cython.address(_init_args),
+        cython.address(_init_new),
     )
     del _probe_state, _probe_slots
     pyg_capi_init(  # noqa: F821
@@ -1522,6 +1529,10 @@ if cython.compiled:
     )
     # greenlet.switch as a fast-call method (its rules are the def above)
     pyg_install_switch(greenlet, greenlet.__dict__["switch"].__doc__)  # noqa: F821
+    # getcurrent as a fast-call builtin (its rules are _capi_getcurrent); the
+    # type holds the builtin itself, as upstream's does (R44)
+    getcurrent = pyg_make_getcurrent(getcurrent.__doc__, __name__)  # noqa: F821
+    _set_type_attr("getcurrent", getcurrent)
     #: The C API (pygreenlet/include/pygreenlet.h), as ``pygreenlet._C_API``.
     _C_API = pyg_capi_capsule(0)  # noqa: F821
     #: The same table, as ``greenlet._C_API`` while pygreenlet stands in for greenlet.

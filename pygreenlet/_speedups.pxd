@@ -59,6 +59,7 @@ cdef _set_state(object g, _State s)
 cdef object _finalize(object g)
 cdef int _finalize_in_dealloc(object g) noexcept
 cdef int _init_args(object g, void *run, void *parent) except -1
+cdef int _init_new(object g) except -1
 cdef object _capi_getcurrent()
 cdef object _capi_switch(object g, tuple args, object kwargs)
 cdef object _throw(object g, object typ, object val, object tb)
@@ -84,6 +85,7 @@ cdef extern from "pyg_compat.h":
 cdef extern from "pyg_type.h":
     ctypedef int (*pyg_finalize_fn)(object) noexcept
     ctypedef int (*pyg_init_fn)(object, void *, void *) except -1
+    ctypedef int (*pyg_new_fn)(object) except -1
     ctypedef object (*pyg_capi_current_fn)()
     ctypedef object (*pyg_capi_switch_fn)(object, tuple, object)
     ctypedef object (*pyg_capi_throw_fn)(object, object, object, object)
@@ -93,7 +95,8 @@ cdef extern from "pyg_type.h":
     int PYG_FLAG_MAIN, PYG_FLAG_STARTED, PYG_FLAG_ACTIVE
     int pyg_type_init(object greenlet_type, object state_type, Py_ssize_t state_off,
                       Py_ssize_t started_off, Py_ssize_t finished_off, Py_ssize_t is_main_off,
-                      pyg_finalize_fn finalize, pyg_init_fn init_args) except -1
+                      pyg_finalize_fn finalize, pyg_init_fn init_args,
+                      pyg_new_fn init_new) except -1
     object pyg_alloc_greenlet()
     int pyg_set_dict(object g, object value) except -1
     int pyg_type_setattr(object type, object name, object value) except -1
@@ -104,6 +107,7 @@ cdef extern from "pyg_type.h":
                       pyg_capi_parent_fn parent) except -1
     object pyg_capi_capsule(int dropin)
     int pyg_install_switch(object type, object doc) except -1
+    object pyg_make_getcurrent(object doc, object module)
     int pyg_trash_delete_nesting()
     object pyg_thread_state_dict()
 

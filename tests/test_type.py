@@ -197,6 +197,27 @@ def test_R41_instance_attributes_live_in_dict(api):
     assert g.__dict__ == {"x": 1}
 
 
+def test_R41_dict_is_made_when_first_used_and_then_kept(api):
+    # the compiled type makes a greenlet's __dict__ only when something uses it
+    g = api.greenlet()
+    g.y = 2  # before anything read __dict__
+    assert vars(g) == {"y": 2} and g.y == 2
+    h = api.greenlet()
+    d = h.__dict__
+    assert d == {} and h.__dict__ is d
+    h.z = 3
+    assert d == {"z": 3}
+
+    class NoInit(api.greenlet):
+        def __init__(self):
+            pass  # never calls greenlet.__init__
+
+    k = NoInit()
+    assert k.__dict__ == {} and k.parent is api.getcurrent()
+    k.w = 4
+    assert vars(k) == {"w": 4}
+
+
 def test_R41_dict_settable_to_dict(api):
     g = api.greenlet()
     d = {"a": 1}
@@ -380,6 +401,13 @@ def test_R44_module_names_on_the_type(api):
     assert t.error is api.error
     assert t.getcurrent() is api.getcurrent()
     assert api.greenlet().getcurrent() is api.getcurrent()
+
+
+def test_R44_getcurrent_takes_no_arguments(api):
+    for args, kwargs in (((1,), {}), ((), {"x": 1})):
+        with pytest.raises(TypeError, match=r"getcurrent\(\)"):
+            api.getcurrent(*args, **kwargs)
+    assert api.greenlet.getcurrent.__name__ == api.getcurrent.__name__ == "getcurrent"
 
 
 def test_R44_settrace_gettrace_on_the_type(api):

@@ -375,3 +375,66 @@ def test_R46_stack_saved_only_what_was_overwritten(api, capable, known_differenc
         assert p._stack_saved > 0
     assert p.switch("end") == "end"
     assert p.dead and p._stack_saved == 0
+
+
+def test_R46_frames_across_data_stack_chunks_of_many_greenlets(run_script):
+    # On 3.11+ a greenlet's first frames live in a small data-stack chunk of
+    # its own and deeper ones in chunks the interpreter adds on top
+    # (docs/internals/interpreter_state.rst).  Greenlets parked at every depth
+    # from 0 to 119 frames, below first frames of 16 sizes (so the chunk
+    # boundaries fall at every depth and offset), resumed
+    # in a shuffled order, each switching again on its way back up; frame
+    # objects kept from the deepest level stay readable after their greenlets
+    # finish; 30 rounds reuse the chunks of finished greenlets.
+    proc = run_script(
+        """
+import gc, random, sys
+rng = random.Random(7)
+main = getcurrent()
+
+def down(n, tag):
+    if n == 0:
+        frame = sys._getframe()
+        main.switch(("bottom", tag, frame))
+        return [tag]
+    out = down(n - 1, tag)
+    if n % 10 == 0:
+        main.switch(("up", tag, n))
+    return out + [n]
+
+# first frames of 0..15 extra locals: the chunk boundaries fall at every offset
+entries = []
+for k in range(16):
+    names = ", ".join("x%d" % i for i in range(k + 1))
+    exec("def entry(n, tag):\\n    %s = range(%d)\\n    return down(n, tag)" % (names, k + 1))
+    entries.append(entry)
+
+kept = []
+for round_ in range(30):
+    gs = [greenlet(entries[(round_ + i) % 16]) for i in range(120)]
+    for depth, g in enumerate(gs):
+        said = g.switch(depth, (round_, depth))
+        assert said[:2] == ("bottom", (round_, depth)), said
+        if depth % 40 == 0:
+            kept.append((depth, said[2]))
+    live = list(range(120))
+    while live:
+        depth = rng.choice(live)
+        said = gs[depth].switch()
+        if gs[depth].dead:
+            assert said == [(round_, depth)] + list(range(1, depth + 1)), (depth, said)
+            live.remove(depth)
+        else:
+            assert said[:2] == ("up", (round_, depth)), said
+    del gs
+gc.collect()
+assert len(kept) == 90
+for depth, f in kept:
+    assert f.f_code.co_name == "down" and f.f_locals["n"] == 0, f
+    if depth:
+        assert f.f_back.f_code.co_name == "down" and f.f_back.f_locals["n"] == 1, f.f_back
+print("ok")
+""",
+        timeout=240,
+    )
+    _check(proc, "ok\n")
