@@ -31,7 +31,10 @@ purpose (the keys of ``DIFFERENCES`` in ``tests/conftest.py``, described in
 ``recursion-depth``, ``frame-bottom``, ``traceback-frames``, ``exit-traceback``
     no recursion-depth operations; no ``f_back``, no traceback and no
     ``__traceback__`` is ever recorded (``throw`` with a traceback passes one,
-    the trace records only the exception's type and arguments).
+    the trace records only the exception's type and arguments), and a
+    ``GreenletExit`` that is recorded loses its traceback (whose reference
+    cycle would keep a dead greenlet alive until a collection on upstream
+    only: ``norm``).
 ``second-kill``
     no greenlet resurrects itself while it is being killed, and once one has
     gone on after the ``GreenletExit`` of its kill nothing takes a new
@@ -241,6 +244,13 @@ def norm(v, depth: int = 0):
     if _API is not None and isinstance(v, _API.greenlet):
         return name(v)
     if isinstance(v, BaseException):
+        if _API is not None and isinstance(v, _API.GreenletExit):
+            # exit-traceback: a GreenletExit handed up keeps a traceback on
+            # upstream (a cycle through the dead greenlet's frames, freed only
+            # by the collector) and on pygreenlet before 3.12 has none; no
+            # trace shows tracebacks, and dropping it here makes the objects'
+            # lifetimes the same everywhere
+            v.__traceback__ = None
         return f"{type(v).__name__}{norm(v.args, depth + 1)}"
     if isinstance(v, str):
         return repr(_scrub(v))
