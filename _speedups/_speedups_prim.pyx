@@ -35,6 +35,7 @@ cdef extern from "pyg_switch.h":
     PyTypeObject *pyg_stacklet_type
     Py_ssize_t pyg_stacklet_offset
     const char *PYG_PLATFORM_NAME
+    void pyg_thread_bind(pyg_thread_t *th)
     void pyg_switch(pyg_thread_t *th, pyg_stacklet_t *target)
     void pyg_after_switch(pyg_thread_t *th)
     void pyg_stacklet_discard(pyg_stacklet_t *s, int free_datastack)
@@ -142,6 +143,7 @@ def set_thread_data(data, on_exit):
     m.st.is_main = 1
     m.st.stop = <char *>(<size_t>-1)
     m.st.owner_thread = h.th.ident = PyThread_get_thread_ident()
+    pyg_thread_bind(&h.th)
     h.data = data
     h.on_exit = on_exit
     h.main = m

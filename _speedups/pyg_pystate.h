@@ -227,6 +227,18 @@ pyg_pystate_save(pyg_pystate_t *s, PyThreadState *ts)
     s->top_frame = (PyObject *)ts->frame;
     Py_XINCREF(s->top_frame);
 #elif PYG_MATERIALIZE_FRAME
+#if PYG_CSTACK_FRAMES
+    /* The frame that parks here mostly has its frame object already (made
+     * when it last parked; the interpreter frame owns it until it returns):
+     * nothing to allocate, so no collection to hold off.  The first visible
+     * frame is the one PyThreadState_GetFrame() would give. */
+    struct _PyInterpreterFrame *top = pyg_first_visible(PYG_TOP_IFRAME(ts));
+    if (top == NULL || top->frame_obj != NULL) {
+        s->top_frame = top != NULL ? (PyObject *)top->frame_obj : NULL;
+        Py_XINCREF(s->top_frame);
+    }
+    else
+#endif
     {
         /* Creating the frame object may allocate; an allocation may start a
          * collection whose finalizers could switch greenlets in the middle of
@@ -658,9 +670,9 @@ pyg_leave_tracing(void)
 /* contextvars: the running thread's Context, bumping context_ver on change
  * so that ContextVar caches notice (as CPython's own context switches do). */
 static inline PyObject *
-pyg_get_context(void)
+pyg_context_of(PyThreadState *ts)
 {
-    PyObject *ctx = PyThreadState_GET()->context;
+    PyObject *ctx = ts->context;
     if (ctx == NULL)
         ctx = Py_None;
     Py_INCREF(ctx);
@@ -668,9 +680,8 @@ pyg_get_context(void)
 }
 
 static inline void
-pyg_set_context(PyObject *ctx)
+pyg_set_context_of(PyThreadState *ts, PyObject *ctx)
 {
-    PyThreadState *ts = PyThreadState_GET();
     PyObject *old = ts->context;
     if (ctx == Py_None)
         ctx = NULL;

@@ -155,6 +155,11 @@ typedef struct {
     pyg_stacklet_t *main;
     PyObject *handle;              /* borrowed: the owning thread handle */
     unsigned long ident;           /* PyThread_get_thread_ident() of this thread */
+    /* The thread state this record belongs to (it lives in that state's
+     * dict and dies with it).  Reading it here saves the thread-local
+     * look-up that PyThreadState_Get() makes in libpython (a call to
+     * __tls_get_addr) several times per switch. */
+    PyThreadState *tstate;
     /* In flight during one switch (no stack variable survives it). */
     pyg_stacklet_t *origin;
     pyg_stacklet_t *target;
@@ -175,6 +180,37 @@ typedef struct {
 #  define PYG_TLS __thread
 #endif
 static PYG_TLS pyg_thread_t *pyg_tls_thread = NULL;
+
+/* The calling thread's state: its record's when it has one. */
+static inline PyThreadState *
+pyg_tstate(void)
+{
+    pyg_thread_t *th = pyg_tls_thread;
+    if (th == NULL)
+        return PyThreadState_GET();
+    assert(th->tstate == PyThreadState_GET());
+    return th->tstate;
+}
+
+/* Tie a new record to the calling thread's state (set_thread_data). */
+static inline void
+pyg_thread_bind(pyg_thread_t *th)
+{
+    th->tstate = PyThreadState_GET();
+}
+
+/* contextvars of the calling thread (pyg_pystate.h) */
+static inline PyObject *
+pyg_get_context(void)
+{
+    return pyg_context_of(pyg_tstate());
+}
+
+static inline void
+pyg_set_context(PyObject *ctx)
+{
+    pyg_set_context_of(pyg_tstate(), ctx);
+}
 
 /* Set by the Cython module at import: the Stacklet type and where the
  * pyg_stacklet_t sits inside its instances. */
@@ -293,9 +329,10 @@ static void pyg_stacklet_start(void);
 static PYG_NOINLINE void
 pyg_switch(pyg_thread_t *th, pyg_stacklet_t *target)
 {
-    PyThreadState *ts = PyThreadState_GET();
+    PyThreadState *ts = th->tstate;
     pyg_stacklet_t *me = th->current;
 
+    assert(ts == PyThreadState_GET());
     pyg_pystate_save(&me->py, ts);
     th->use_tracing = PYG_GET_USE_TRACING(ts);
     Py_INCREF(target->self);
@@ -319,7 +356,7 @@ pyg_switch(pyg_thread_t *th, pyg_stacklet_t *target)
 static PYG_NOINLINE void
 pyg_finish(pyg_thread_t *th, pyg_stacklet_t *me, PyObject *next)
 {
-    PyThreadState *ts = PyThreadState_GET();
+    PyThreadState *ts = th->tstate;
     pyg_stacklet_t *target = PYG_AS_STACKLET(next);
 
     pyg_pystate_save_finished(&me->py, ts);
@@ -342,9 +379,10 @@ pyg_stacklet_start(void)
 {
     pyg_thread_t *th = pyg_tls_thread;
     pyg_stacklet_t *me = th->current;
-    PyThreadState *ts = PyThreadState_GET();
+    PyThreadState *ts = th->tstate;
     PyObject *entry, *next;
     PYG_UNPOISON_BELOW_SP();
+    assert(ts == PyThreadState_GET());
 #if PYG_CFRAME
     pyg_cframe_t cframe;                 /* this stacklet's own C frame record */
     pyg_pystate_fresh(ts, &cframe);

@@ -35,6 +35,19 @@ static pyg_finalize_fn pyg_finalize = NULL;
 #define PYG_INT_FIELD(obj, off) (*(int *)((char *)(obj) + (off)))
 #define PYG_STATE_OF(g) (*(PyObject **)((char *)(g) + pyg_state_off))
 
+/* _semantics.py's _st() without Cython's reference counting and subtype
+ * call: the state of greenlet `g` (borrowed), or NULL when `g` is not a
+ * greenlet or its state is gone (R17), which the rules then handle. */
+static inline void *
+pyg_state_of(PyObject *g)
+{
+    PyObject *s;
+    if (pyg_greenlet_type == NULL || !PyObject_TypeCheck(g, pyg_greenlet_type))
+        return NULL;
+    s = PYG_STATE_OF(g);
+    return s != Py_None ? (void *)s : NULL;
+}
+
 /* A state whose greenlet has a stack that only a kill may end: started, not
  * finished, not a main greenlet. */
 static int

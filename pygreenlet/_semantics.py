@@ -935,10 +935,9 @@ if not cython.compiled:
 def _st(g: Any) -> _State:
     """The state of greenlet *g*."""
     if cython.compiled:
-        if isinstance(g, greenlet):
-            s = cython.cast(greenlet, g)._s
-            if s is not None:
-                return s
+        p = pyg_state_of(g)  # noqa: F821 (declared in _speedups.pxd)
+        if p:
+            return cython.cast(_State, p)
     else:
         try:
             return _get_state(g)

@@ -98,6 +98,7 @@ cdef extern from "pyg_type.h":
                       pyg_finalize_fn finalize, pyg_init_fn init_args,
                       pyg_new_fn init_new) except -1
     object pyg_alloc_greenlet()
+    void *pyg_state_of(object g)
     int pyg_set_dict(object g, object value) except -1
     int pyg_type_setattr(object type, object name, object value) except -1
     void pyg_type_set_name(object type, const char *name)
