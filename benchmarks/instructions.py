@@ -20,7 +20,12 @@ Operations (``--ops``, default all):
 - ``switch-arg``: the ping-pong passing one argument each way;
 - ``switch-traced``: the ping-pong with a greenlet tracer set (``settrace``);
 - ``round-robin``: the main greenlet switching to each of 1,000 parked
-  greenlets in turn, each switching back, per switch;
+  greenlets in turn, each switching back, per switch; ``round-robin-100``,
+  ``round-robin-10k`` and ``round-robin-100k`` the same over 100, 10,000 and
+  100,000 greenlets;
+- ``deep-c50``, ``deep-c200``: as ``deep``, but each of the 50 (200) levels
+  is called from C (``map``), so the switched C stack grows with the depth
+  (500 levels would pass CPython 3.12's limit on C recursion);
 - ``drop``: start a greenlet that parks itself and drop it (killed with
   GreenletExit), per greenlet.
 """
@@ -143,6 +148,18 @@ def run(n):
     ),
 }
 
+#: The main greenlet switching to each of POOL parked greenlets in turn.
+ROUND_ROBIN = """
+PARTNER
+
+def run(n):
+    pool = [api.greenlet(partner) for _ in range(POOL)]
+    for g in pool:
+        g.switch()
+    for i in range(n):
+        pool[i % POOL].switch()
+"""
+
 #: Ping-pong between two child greenlets, each *depth* Python frames deep.
 DEEP = """
 def descend(depth, then):
@@ -168,6 +185,14 @@ def run(n):
 OPS["deep"] = Op("switch", 2, DEEP.replace("DEPTH", "50"))
 # each child starts at its starter's recursion depth, as with upstream
 OPS["deep500"] = Op("switch", 2, "sys.setrecursionlimit(5000)\n" + DEEP.replace("DEPTH", "500"))
+# the same through C recursion: each level is called by map(), a C function,
+# so every level nests the interpreter's C frames too (the slice to copy grows)
+DEEP_C = DEEP.replace(
+    "return descend(depth - 1, then)", "return next(map(descend, (depth - 1,), (then,)))"
+)
+OPS["deep-c50"] = Op("switch", 2, DEEP_C.replace("DEPTH", "50"))
+# (500 levels would pass CPython 3.12's limit on C recursion)
+OPS["deep-c200"] = Op("switch", 2, "sys.setrecursionlimit(5000)\n" + DEEP_C.replace("DEPTH", "200"))
 
 OPS.update(
     {
@@ -207,20 +232,7 @@ def run(n):
     api.settrace(None)
 """,
         ),
-        "round-robin": Op(
-            "switch",
-            2,
-            """
-PARTNER
-
-def run(n):
-    pool = [api.greenlet(partner) for _ in range(1000)]
-    for g in pool:
-        g.switch()
-    for i in range(n):
-        pool[i % 1000].switch()
-""",
-        ),
+        "round-robin": Op("switch", 2, ROUND_ROBIN.replace("POOL", "1000")),
         "drop": Op(
             "greenlet",
             1,
@@ -238,6 +250,9 @@ def run(n):
         ),
     }
 )
+
+for size, label in ((100, "100"), (10_000, "10k"), (100_000, "100k")):
+    OPS["round-robin-" + label] = Op("switch", 2, ROUND_ROBIN.replace("POOL", str(size)))
 
 # the ping-pongs share their partner
 OPS = {name: op._replace(code=op.code.replace("PARTNER\n", PARTNER)) for name, op in OPS.items()}
