@@ -146,26 +146,21 @@ pyg_unexpose_frames(pyg_pystate_t *s)
 #if PYG_DATASTACK
 /* A new stacklet's root chunk: its first interpreter frames live here.
  * Left to itself, CPython gives a thread state without a data stack a root
- * chunk of 16 KiB from the object arena allocator (an mmap and a munmap per
- * greenlet, and a page of memory touched for its two or three frames).  A
- * stacklet starts instead with a PYG_ROOT_CHUNK-byte chunk of ours, taken
- * from a small free list (the GIL guards it); frames that do not fit go to
- * chunks CPython pushes on top of it (their `previous` is ours), which
+ * chunk of 16 KiB from the object arena allocator at its first frame: an
+ * mmap and a munmap for every greenlet.  A stacklet starts instead with a
+ * one-page chunk of ours from the same allocator, taken from a small free
+ * list (the GIL guards it), so a greenlet's start and finish make no system
+ * call in steady state.  A page is what a shallow greenlet touches of
+ * CPython's chunk anyway, and mapped on its own it goes back to the system
+ * when freed: smaller chunks from malloc's heap held less memory while
+ * 100,000 greenlets lived, but once they were dropped the heap kept 2.5
+ * (3.12) to 3.7 (3.11) times upstream's memory.  Frames that do not fit go
+ * to chunks CPython pushes on top of it (their `previous` is ours), which
  * CPython frees as usual when they empty.  CPython never frees the root
  * chunk: as in its own root chunks, the first slot is skipped, so no frame
  * starts at data[0] (_PyThreadState_PopFrame frees a chunk whose first
  * frame goes).  docs/internals/interpreter_state.rst, notes on the table. */
-/* Bytes, below CPython's smallest chunk.  Frames that overflow the root
- * chunk cost a touched page of a 16 KiB chunk on top of it.  On 3.12+
- * upstream greenlet gives every frame of a parked greenlet a frame object, so
- * 2 KiB (about a dozen frames) is less memory than upstream's at any depth;
- * on 3.11 it is not (between about 15 and 40 frames, 1.3x upstream's), so
- * the root chunk is a page of heap there: 4080 bytes and malloc's header. */
-#if PY_VERSION_HEX >= 0x030C0000
-#  define PYG_ROOT_CHUNK 2048
-#else
-#  define PYG_ROOT_CHUNK 4080
-#endif
+#define PYG_ROOT_CHUNK 4096           /* bytes: below CPython's smallest chunk */
 #define PYG_ROOT_CHUNK_POOL 64        /* free chunks kept: 256 KiB at most */
 static _PyStackChunk *pyg_root_chunks[PYG_ROOT_CHUNK_POOL];
 static int pyg_root_chunks_free = 0;
@@ -182,11 +177,15 @@ pyg_datastack_fresh(PyThreadState *ts)
     _PyStackChunk *c;
     if (pyg_root_chunks_free > 0)
         c = pyg_root_chunks[--pyg_root_chunks_free];
-    else if ((c = (_PyStackChunk *)PyMem_RawMalloc(PYG_ROOT_CHUNK)) == NULL) {
-        ts->datastack_chunk = NULL;
-        ts->datastack_top = NULL;
-        ts->datastack_limit = NULL;
-        return;
+    else {
+        PyObjectArenaAllocator alloc;
+        PyObject_GetArenaAllocator(&alloc);
+        if ((c = (_PyStackChunk *)alloc.alloc(alloc.ctx, PYG_ROOT_CHUNK)) == NULL) {
+            ts->datastack_chunk = NULL;
+            ts->datastack_top = NULL;
+            ts->datastack_limit = NULL;
+            return;
+        }
     }
     c->previous = NULL;
     c->size = PYG_ROOT_CHUNK;
@@ -196,9 +195,10 @@ pyg_datastack_fresh(PyThreadState *ts)
     ts->datastack_limit = (PyObject **)((char *)c + PYG_ROOT_CHUNK);
 }
 
-/* Free a chain of data-stack chunks: ours back to the free list, CPython's
- * the way it allocated them (_PyObject_VirtualAlloc is the object arena
- * allocator, which is exported only through PyObject_GetArenaAllocator). */
+/* Free a chain of data-stack chunks: ours back to the free list while it
+ * has room, the others the way CPython allocated them (_PyObject_VirtualAlloc
+ * is the object arena allocator, which is exported only through
+ * PyObject_GetArenaAllocator; ours come from it too). */
 static void
 pyg_free_datastack(_PyStackChunk *chunk)
 {
@@ -206,12 +206,10 @@ pyg_free_datastack(_PyStackChunk *chunk)
     PyObject_GetArenaAllocator(&alloc);
     while (chunk != NULL) {
         _PyStackChunk *prev = chunk->previous;
-        if (!PYG_IS_OUR_CHUNK(chunk))
-            alloc.free(alloc.ctx, chunk, chunk->size);
-        else if (pyg_root_chunks_free < PYG_ROOT_CHUNK_POOL)
+        if (PYG_IS_OUR_CHUNK(chunk) && pyg_root_chunks_free < PYG_ROOT_CHUNK_POOL)
             pyg_root_chunks[pyg_root_chunks_free++] = chunk;
         else
-            PyMem_RawFree(chunk);
+            alloc.free(alloc.ctx, chunk, chunk->size);
         chunk = prev;
     }
 }
