@@ -155,20 +155,27 @@ pyg_state_clear(PyObject *s)
     return pyg_cython_state_clear(s);
 }
 
+/* A newly allocated greenlet `g` (or NULL) as Cython's tp_new leaves one
+ * before __init__: the typed state field holds None, not NULL (its
+ * assignments release the old value); __dict__ stays NULL until something
+ * uses it. */
+static PyObject *
+pyg_empty_state(PyObject *g)
+{
+    if (g != NULL) {
+        Py_INCREF(Py_None);
+        PYG_STATE_OF(g) = Py_None;
+    }
+    return g;
+}
+
 /* R21: a main greenlet is made without running the type's tp_new (which
  * would look up the current greenlet, which does not exist yet) or any
  * __init__; the caller stores its state right away. */
 static PyObject *
 pyg_alloc_greenlet(void)
 {
-    PyObject *g = pyg_greenlet_type->tp_alloc(pyg_greenlet_type, 0);
-    if (g != NULL) {
-        /* As Cython's tp_new leaves it: the typed field holds None, not NULL
-         * (its assignments release the old value). */
-        Py_INCREF(Py_None);
-        PYG_STATE_OF(g) = Py_None;
-    }
-    return g;
+    return pyg_empty_state(pyg_greenlet_type->tp_alloc(pyg_greenlet_type, 0));
 }
 
 /* R41: __dict__ can be replaced by a dict (the caller checked the type);
@@ -247,18 +254,16 @@ pyg_greenlet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (PyType_HasFeature(type, Py_TPFLAGS_IS_ABSTRACT)) {
         /* a subclass with abstract methods left (abc): object's tp_new
          * raises CPython's own TypeError, as Cython's tp_new has it do */
-        PyObject *none = PyTuple_New(0);
-        if (none == NULL)
+        PyObject *empty = PyTuple_New(0);
+        if (empty == NULL)
             return NULL;
-        g = PyBaseObject_Type.tp_new(type, none, NULL);
-        Py_DECREF(none);
+        g = PyBaseObject_Type.tp_new(type, empty, NULL);
+        Py_DECREF(empty);
     }
     else
         g = type->tp_alloc(type, 0);
-    if (g == NULL)
+    if ((g = pyg_empty_state(g)) == NULL)
         return NULL;
-    Py_INCREF(Py_None);       /* as in pyg_alloc_greenlet */
-    PYG_STATE_OF(g) = Py_None;
     if (pyg_init_new(g) < 0) {
         Py_DECREF(g);
         return NULL;
@@ -491,20 +496,33 @@ pyg_greenlet_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     return r;
 }
 
+/* Fill `def` for a C function of ours with the docstring of the def it
+ * replaces (*doc*, a str or None); *keep* holds *doc* for good, since ml_doc
+ * points into its UTF-8 buffer. */
+static int
+pyg_fill_method_def(PyMethodDef *def, const char *name, void (*meth)(void), int flags,
+                    PyObject *doc, PyObject **keep)
+{
+    const char *text = NULL;
+    if (doc != Py_None && (text = PyUnicode_AsUTF8(doc)) == NULL)
+        return -1;
+    Py_XINCREF(doc);
+    *keep = doc;
+    def->ml_name = name;
+    def->ml_meth = (PyCFunction)meth;
+    def->ml_flags = flags;
+    def->ml_doc = text;
+    return 0;
+}
+
 /* Put pyg_greenlet_switch into the type's dict as "switch", with *doc*. */
 static int
 pyg_install_switch(PyObject *type, PyObject *doc)
 {
     PyObject *descr;
-    const char *text = NULL;
-    if (doc != Py_None && (text = PyUnicode_AsUTF8(doc)) == NULL)
+    if (pyg_fill_method_def(&pyg_switch_def, "switch", (void (*)(void))pyg_greenlet_switch,
+                            METH_FASTCALL | METH_KEYWORDS, doc, &pyg_switch_doc) < 0)
         return -1;
-    Py_XINCREF(doc);
-    pyg_switch_doc = doc;
-    pyg_switch_def.ml_name = "switch";
-    pyg_switch_def.ml_meth = (PyCFunction)(void (*)(void))pyg_greenlet_switch;
-    pyg_switch_def.ml_flags = METH_FASTCALL | METH_KEYWORDS;
-    pyg_switch_def.ml_doc = text;
     if ((descr = PyDescr_NewMethod((PyTypeObject *)type, &pyg_switch_def)) == NULL)
         return -1;
     if (pyg_type_setattr(type, PyDescr_NAME(descr), descr) < 0) {
@@ -524,7 +542,7 @@ pyg_install_switch(PyObject *type, PyObject *doc)
  * def getcurrent it replaces (R27), as PyGreenlet_GetCurrent does.  Upstream's
  * is a builtin too, so the type, repr and argument errors are the same. */
 static PyMethodDef pyg_getcurrent_def;
-static PyObject *pyg_getcurrent_doc;  /* keeps ml_doc's UTF-8 buffer alive */
+static PyObject *pyg_getcurrent_doc;     /* keeps ml_doc's UTF-8 buffer alive */
 static PyObject *pyg_getcurrent_module;  /* the builtin's __module__ */
 
 static PyObject *
@@ -535,7 +553,7 @@ pyg_getcurrent(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (nargs != 0) {
         /* METH_NOARGS's message, as CPython words it for upstream's builtin
          * (keywords are refused by CPython itself: no METH_KEYWORDS) */
-#if PY_VERSION_HEX >= 0x030A0000
+#if PYG_QUALIFIED_ARG_ERRORS
         PyErr_Format(PyExc_TypeError, "%U.getcurrent() takes no arguments (%zd given)",
                      pyg_getcurrent_module, nargs);
 #else
@@ -551,17 +569,11 @@ pyg_getcurrent(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 pyg_make_getcurrent(PyObject *doc, PyObject *module)
 {
-    const char *text = NULL;
-    if (doc != Py_None && (text = PyUnicode_AsUTF8(doc)) == NULL)
+    if (pyg_fill_method_def(&pyg_getcurrent_def, "getcurrent", (void (*)(void))pyg_getcurrent,
+                            METH_FASTCALL, doc, &pyg_getcurrent_doc) < 0)
         return NULL;
-    Py_XINCREF(doc);
     Py_INCREF(module);
-    pyg_getcurrent_doc = doc;
     pyg_getcurrent_module = module;
-    pyg_getcurrent_def.ml_name = "getcurrent";
-    pyg_getcurrent_def.ml_meth = (PyCFunction)(void (*)(void))pyg_getcurrent;
-    pyg_getcurrent_def.ml_flags = METH_FASTCALL;
-    pyg_getcurrent_def.ml_doc = text;
     return PyCFunction_NewEx(&pyg_getcurrent_def, NULL, module);
 }
 
