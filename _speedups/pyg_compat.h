@@ -143,11 +143,6 @@
  * before, the same is done on tstate->tracing and use_tracing by hand. */
 #define PYG_ENTER_TRACING_API       (PY_VERSION_HEX >= 0x030B0000)
 
-/* From 3.10 CPython names a builtin in its argument errors with its module,
- * "mod.f() takes no arguments (1 given)" (_PyObject_FunctionStr, bpo-37645);
- * 3.9 says "f() takes ...". */
-#define PYG_QUALIFIED_ARG_ERRORS    (PY_VERSION_HEX >= 0x030A0000)
-
 /* Py_IsFinalizing() is public from 3.13; _Py_IsFinalizing() before (GH-108014). */
 #define PYG_PUBLIC_IS_FINALIZING    (PY_VERSION_HEX >= 0x030D0000)
 

@@ -551,14 +551,10 @@ pyg_getcurrent(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     (void)self;
     (void)args;
     if (nargs != 0) {
-        /* METH_NOARGS's message, as CPython words it for upstream's builtin
-         * (keywords are refused by CPython itself: no METH_KEYWORDS) */
-#if PYG_QUALIFIED_ARG_ERRORS
+        /* METH_NOARGS's message, as CPython (3.9+) words it for upstream's
+         * builtin (keywords are refused by CPython itself: no METH_KEYWORDS) */
         PyErr_Format(PyExc_TypeError, "%U.getcurrent() takes no arguments (%zd given)",
                      pyg_getcurrent_module, nargs);
-#else
-        PyErr_Format(PyExc_TypeError, "getcurrent() takes no arguments (%zd given)", nargs);
-#endif
         return NULL;
     }
     return pyg_capi_impl.current();
