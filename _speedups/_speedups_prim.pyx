@@ -30,8 +30,10 @@ cdef extern from "pyg_switch.h":
         pyg_stacklet_t *current
         pyg_stacklet_t *main
         PyObject *handle
+        PyObject *data
         unsigned long ident
     pyg_thread_t *pyg_tls_thread
+    const void *pyg_prim_api_ptr "(const void *)&pyg_prim_api"
     PyTypeObject *pyg_stacklet_type
     Py_ssize_t pyg_stacklet_offset
     const char *PYG_PLATFORM_NAME
@@ -101,6 +103,7 @@ cdef class _ThreadHandle:
             current = th.current.self
             th.current = NULL
             Py_XDECREF(current)          # th.current's own reference
+        th.data = NULL                   # the thread's data is about to go
         callback, data = self.on_exit, self.data
         self.on_exit = self.data = None
         if callback is not None and not pyg_is_finalizing():
@@ -148,6 +151,7 @@ def set_thread_data(data, on_exit):
     h.on_exit = on_exit
     h.main = m
     h.th.handle = <PyObject *>h
+    h.th.data = <PyObject *>data         # h.data holds it
     h.th.main = &m.st
     h.th.current = &m.st
     Py_INCREF(m)                        # th.current's own reference
@@ -242,6 +246,11 @@ def frame(Stacklet stacklet not None):
 def stack_saved(Stacklet stacklet not None):
     """Bytes of this parked stacklet's C stack currently copied to the heap."""
     return stacklet.st.saved
+
+
+cdef const void *fast_api() noexcept:
+    """The primitive's C entry points for the semantics' switch fast path (pyg_prim_api.h)."""
+    return pyg_prim_api_ptr
 
 
 cpdef object get_context():

@@ -81,6 +81,7 @@
 
 #include "pyg_compat.h"
 #include "pyg_pystate.h"
+#include "pyg_prim_api.h"
 #include "platform/select.h"
 #include "pythread.h"
 
@@ -154,6 +155,9 @@ typedef struct {
     pyg_stacklet_t *current;       /* the running stacklet; strong reference */
     pyg_stacklet_t *main;
     PyObject *handle;              /* borrowed: the owning thread handle */
+    PyObject *data;                /* borrowed: what set_thread_data() stored
+                                    * (the handle holds it), NULL once the
+                                    * handle lets it go */
     unsigned long ident;           /* PyThread_get_thread_ident() of this thread */
     /* The thread state this record belongs to (it lives in that state's
      * dict and dies with it).  Reading it here saves the thread-local
@@ -406,6 +410,64 @@ pyg_stacklet_start(void)
     }
     pyg_finish(th, me, next);
 }
+
+/* --- the table of pyg_prim_api.h ------------------------------------------ */
+
+static void *
+pyg_api_thread(PyObject **data)
+{
+    pyg_thread_t *th = pyg_tls_thread;
+    if (th == NULL || th->data == NULL)
+        return NULL;
+    *data = th->data;
+    return th;
+}
+
+/* The checks of the primitive's switch() that a resumption needs: a parked
+ * Stacklet of this thread, started before, not the running one. */
+static int
+pyg_api_resumable(void *th_, PyObject *stacklet)
+{
+    pyg_thread_t *th = (pyg_thread_t *)th_;
+    pyg_stacklet_t *t;
+    if (Py_TYPE(stacklet) != pyg_stacklet_type)
+        return 0;
+    t = PYG_AS_STACKLET(stacklet);
+    return t != th->current && !t->dead && t->stop != NULL && t->owner_thread == th->ident;
+}
+
+static void
+pyg_api_switch_to(void *th, PyObject *stacklet)
+{
+    pyg_switch((pyg_thread_t *)th, PYG_AS_STACKLET(stacklet));
+}
+
+static void
+pyg_api_settle(void *th)
+{
+    pyg_after_switch((pyg_thread_t *)th);
+}
+
+static PyObject *
+pyg_api_get_context(void *th)
+{
+    return pyg_context_of(((pyg_thread_t *)th)->tstate);
+}
+
+static void
+pyg_api_set_context(void *th, PyObject *ctx)
+{
+    pyg_set_context_of(((pyg_thread_t *)th)->tstate, ctx);
+}
+
+static const pyg_prim_api_t pyg_prim_api = {
+    pyg_api_thread,
+    pyg_api_resumable,
+    pyg_api_switch_to,
+    pyg_api_settle,
+    pyg_api_get_context,
+    pyg_api_set_context,
+};
 
 /* --- discarding -------------------------------------------------------------- */
 

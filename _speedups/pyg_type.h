@@ -16,6 +16,7 @@
 
 #include <Python.h>
 #include "pyg_compat.h"
+#include "pyg_prim_api.h"
 
 /* What the semantics module hands over (all set by pyg_type_init). */
 static PyTypeObject *pyg_greenlet_type = NULL;  /* the public greenlet type */
@@ -380,6 +381,245 @@ pyg_capi_Throw(PyObject *g, PyObject *typ, PyObject *val, PyObject *tb)
     return pyg_capi_impl.do_throw(g, typ ? typ : Py_None, val ? val : Py_None, tb ? tb : Py_None);
 }
 
+/* ------------------------------------------------------------------------------------
+ * The switch fast path (docs/internals/type.rst: "The switch fast path").
+ *
+ * _semantics.py's _switch() decides every switch.  This is the same code for
+ * its most common case only, in C, without Cython's reference counting of
+ * every local and without its calls across the two modules: the target is a
+ * started, unfinished greenlet of the running thread (so R20 holds) that is
+ * not the running one, nothing waits to be killed (R26: no queued drops, no
+ * orphans), no exception is thrown, the keywords are a plain dict or none.
+ * Anything else returns PYG_NOT_FAST before anything has changed, and the
+ * Cython code takes the switch.  The hand-over (the x_* fields of the
+ * _ThreadState) is the one _enter() fills and _switch() empties, so either
+ * end of a switch may be the fast one; the rarer parts of resuming (a
+ * greenlet tracer, R28; an exception to raise, R11; keywords to pack, R1)
+ * call the very functions of _semantics.py that _switch() calls.
+ * ------------------------------------------------------------------------------------ */
+
+typedef PyObject *(*pyg_fast_tracer_fn)(PyObject *ts, PyObject *exc, PyObject *origin,
+                                        PyObject *target);
+typedef PyObject *(*pyg_fast_raise_fn)(PyObject *exc);
+typedef PyObject *(*pyg_fast_pack_fn)(PyObject *args, PyObject *kwargs);
+
+/* The x_* fields of _ThreadState, in this order. */
+enum { PYG_X_ORIGIN, PYG_X_TARGET, PYG_X_ARGS, PYG_X_KWARGS, PYG_X_EXC, PYG_X_RUN, PYG_X_COUNT };
+
+static struct {
+    const pyg_prim_api_t *prim;   /* NULL until pyg_fast_init(): always the general path */
+    PyTypeObject *ts_type;        /* _ThreadState */
+    Py_ssize_t ts_current, ts_tracer, ts_deleteme, ts_switching;  /* offsets */
+    Py_ssize_t ts_x[PYG_X_COUNT];
+    Py_ssize_t s_ts, s_stacklet, s_context;  /* offsets in _State */
+    PyObject *running;            /* _semantics._RUNNING: the x_run of a resumption */
+    PyObject *orphans, *held_orphans;   /* _semantics._orphans, _held_orphans (lists) */
+    PyObject *context_type;       /* contextvars.Context */
+    pyg_fast_tracer_fn call_tracer;     /* _semantics._call_tracer */
+    pyg_fast_raise_fn raise_;           /* _semantics._raise */
+    pyg_fast_pack_fn pack;              /* _semantics._pack */
+} pyg_fast;
+
+/* "Not taken here": a pointer that is no object. */
+#define PYG_NOT_FAST ((PyObject *)&pyg_fast)
+#define PYG_OBJ_FIELD(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* Called once by the semantics module: the primitive's table, the offsets,
+ * the objects and the functions named above.  Holds the objects for good. */
+static int
+pyg_fast_init(const void *prim, PyObject *ts_type, Py_ssize_t ts_current, Py_ssize_t ts_tracer,
+              Py_ssize_t ts_deleteme, Py_ssize_t ts_switching, Py_ssize_t x_origin,
+              Py_ssize_t x_target, Py_ssize_t x_args, Py_ssize_t x_kwargs, Py_ssize_t x_exc,
+              Py_ssize_t x_run, Py_ssize_t s_ts, Py_ssize_t s_stacklet, Py_ssize_t s_context,
+              PyObject *running, PyObject *orphans, PyObject *held_orphans,
+              PyObject *context_type, void *call_tracer, void *raise_, void *pack)
+{
+    if (!PyType_Check(ts_type) || !PyList_CheckExact(orphans) || !PyList_CheckExact(held_orphans)
+            || !PyType_Check(context_type)) {
+        PyErr_SetString(PyExc_SystemError, "pygreenlet: pyg_fast_init: bad arguments");
+        return -1;
+    }
+    Py_INCREF(ts_type);
+    Py_INCREF(running);
+    Py_INCREF(orphans);
+    Py_INCREF(held_orphans);
+    Py_INCREF(context_type);
+    pyg_fast.ts_type = (PyTypeObject *)ts_type;
+    pyg_fast.ts_current = ts_current;
+    pyg_fast.ts_tracer = ts_tracer;
+    pyg_fast.ts_deleteme = ts_deleteme;
+    pyg_fast.ts_switching = ts_switching;
+    pyg_fast.ts_x[PYG_X_ORIGIN] = x_origin;
+    pyg_fast.ts_x[PYG_X_TARGET] = x_target;
+    pyg_fast.ts_x[PYG_X_ARGS] = x_args;
+    pyg_fast.ts_x[PYG_X_KWARGS] = x_kwargs;
+    pyg_fast.ts_x[PYG_X_EXC] = x_exc;
+    pyg_fast.ts_x[PYG_X_RUN] = x_run;
+    pyg_fast.s_ts = s_ts;
+    pyg_fast.s_stacklet = s_stacklet;
+    pyg_fast.s_context = s_context;
+    pyg_fast.running = running;
+    pyg_fast.orphans = orphans;
+    pyg_fast.held_orphans = held_orphans;
+    pyg_fast.context_type = context_type;
+    pyg_fast.call_tracer = (pyg_fast_tracer_fn)call_tracer;
+    pyg_fast.raise_ = (pyg_fast_raise_fn)raise_;
+    pyg_fast.pack = (pyg_fast_pack_fn)pack;
+    pyg_fast.prim = (const pyg_prim_api_t *)prim;
+    return 0;
+}
+
+/* Set field `off` of `obj` to `value` (a new reference, taken) and drop the
+ * one before: here always None or an object someone else still holds, so
+ * nothing runs. */
+static inline void
+pyg_fast_set(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    PyObject *old = PYG_OBJ_FIELD(obj, off);
+    PYG_OBJ_FIELD(obj, off) = value;
+    Py_DECREF(old);
+}
+
+/* Switch from the running greenlet to `target` with `args` (a tuple) and
+ * `kwargs` (a dict or None): what the switch returns when we are resumed,
+ * NULL with an exception, or PYG_NOT_FAST when this is not the common case
+ * (nothing changed).  The caller holds `target`, `args` and `kwargs`. */
+static PyObject *
+pyg_fast_switch(PyObject *target, PyObject *args, PyObject *kwargs)
+{
+    const pyg_prim_api_t *prim = pyg_fast.prim;
+    PyObject *ts = NULL, *s, *os, *origin, *stacklet, *deleteme, *me, *ms, *exc, *ctx, *r;
+    PyObject *x[PYG_X_COUNT];
+    void *th;
+    int i;
+
+    if (prim == NULL || (th = prim->thread(&ts)) == NULL || Py_TYPE(ts) != pyg_fast.ts_type)
+        return PYG_NOT_FAST;           /* the thread's first greenlet use */
+    if (PyList_GET_SIZE(pyg_fast.orphans) || PyList_GET_SIZE(pyg_fast.held_orphans))
+        return PYG_NOT_FAST;           /* R26: orphans to free first */
+    deleteme = PYG_OBJ_FIELD(ts, pyg_fast.ts_deleteme);
+    if (deleteme != Py_None && (!PyList_CheckExact(deleteme) || PyList_GET_SIZE(deleteme)))
+        return PYG_NOT_FAST;           /* R26: drops of other threads to kill first */
+    s = PYG_STATE_OF(target);
+    if (Py_TYPE(s) != pyg_state_type || PYG_OBJ_FIELD(s, pyg_fast.s_ts) != ts
+            || !PYG_INT_FIELD(s, pyg_started_off) || PYG_INT_FIELD(s, pyg_finished_off))
+        return PYG_NOT_FAST;           /* not an active greenlet of this thread */
+    origin = PYG_OBJ_FIELD(ts, pyg_fast.ts_current);
+    stacklet = PYG_OBJ_FIELD(s, pyg_fast.s_stacklet);
+    if (origin == target || !prim->resumable(th, stacklet))
+        return PYG_NOT_FAST;           /* R3 (to itself), or the primitive's errors */
+    os = PYG_STATE_OF(origin);
+    if (Py_TYPE(os) != pyg_state_type || PYG_OBJ_FIELD(os, pyg_fast.s_context) != Py_None)
+        return PYG_NOT_FAST;
+    if (kwargs != Py_None && !PyDict_CheckExact(kwargs))
+        return PYG_NOT_FAST;
+    for (i = 0; i < PYG_X_COUNT; i++) {
+        if (PYG_OBJ_FIELD(ts, pyg_fast.ts_x[i]) != Py_None)
+            return PYG_NOT_FAST;       /* a hand-over in flight: cannot be */
+    }
+
+    /* Leave (R32): the running greenlet's context goes to its state. */
+    pyg_fast_set(os, pyg_fast.s_context, prim->get_context(th));
+    PYG_INT_FIELD(ts, pyg_fast.ts_switching) = 1;
+    /* The hand-over, as _enter() fills it for a resumption.  Like _switch(),
+     * this frame keeps no reference to the origin across the switch (R23):
+     * the hand-over's is the one the receiver takes. */
+    Py_INCREF(origin);
+    pyg_fast_set(ts, pyg_fast.ts_x[PYG_X_ORIGIN], origin);
+    Py_INCREF(target);
+    pyg_fast_set(ts, pyg_fast.ts_x[PYG_X_TARGET], target);
+    Py_INCREF(args);
+    pyg_fast_set(ts, pyg_fast.ts_x[PYG_X_ARGS], args);
+    Py_INCREF(kwargs);
+    pyg_fast_set(ts, pyg_fast.ts_x[PYG_X_KWARGS], kwargs);
+    Py_INCREF(pyg_fast.running);
+    pyg_fast_set(ts, pyg_fast.ts_x[PYG_X_RUN], pyg_fast.running);
+    /* What _switch()'s frame holds across the switch: the thread state, the
+     * target's state and its stacklet (dropped after settle(), as there). */
+    Py_INCREF(ts);
+    Py_INCREF(s);
+    Py_INCREF(stacklet);
+    origin = NULL;
+
+    prim->switch_to(th, stacklet);
+
+    /* Resumed: take the hand-over before anything can run code here. */
+    for (i = 0; i < PYG_X_COUNT; i++) {
+        x[i] = PYG_OBJ_FIELD(ts, pyg_fast.ts_x[i]);
+        Py_INCREF(Py_None);
+        PYG_OBJ_FIELD(ts, pyg_fast.ts_x[i]) = Py_None;
+    }
+    origin = x[PYG_X_ORIGIN];
+    me = x[PYG_X_TARGET];
+    args = x[PYG_X_ARGS];
+    kwargs = x[PYG_X_KWARGS];
+    exc = x[PYG_X_EXC];
+    Py_DECREF(x[PYG_X_RUN]);           /* _RUNNING */
+    Py_INCREF(me);                     /* one for ts.current, one for this frame */
+    r = PYG_OBJ_FIELD(ts, pyg_fast.ts_current);
+    PYG_OBJ_FIELD(ts, pyg_fast.ts_current) = me;
+    Py_DECREF(r);                      /* as _switch() does at this point */
+    PYG_INT_FIELD(ts, pyg_fast.ts_switching) = 0;
+    /* What the switch left behind may go now (any code may run, even a
+     * switch); then what this frame held (R23). */
+    prim->settle(th);
+    Py_DECREF(s);
+    Py_DECREF(stacklet);
+    /* We were switched to: restore our state (R32). */
+    ms = PYG_STATE_OF(me);
+    ctx = Py_TYPE(ms) == pyg_state_type ? PYG_OBJ_FIELD(ms, pyg_fast.s_context) : NULL;
+    if (ctx == NULL || (ctx != Py_None && Py_TYPE(ctx) != (PyTypeObject *)pyg_fast.context_type)) {
+        /* cannot be: _State.context is only ever a Context or None */
+        PyErr_SetString(PyExc_SystemError, "pygreenlet: a greenlet's saved context is corrupt");
+        r = NULL;
+        Py_DECREF(me);
+        goto done;
+    }
+    prim->set_context(th, ctx);
+    Py_INCREF(Py_None);
+    pyg_fast_set(ms, pyg_fast.s_context, Py_None);
+    Py_DECREF(me);                     /* R23: the running greenlet is ts.current's */
+    if (PYG_OBJ_FIELD(ts, pyg_fast.ts_tracer) != Py_None) {  /* R28 */
+        r = pyg_fast.call_tracer(ts, exc, origin, PYG_OBJ_FIELD(ts, pyg_fast.ts_current));
+        if (r == NULL)
+            goto done;
+        Py_SETREF(exc, r);
+    }
+    /* Dropping the origin may free it, which may kill it (R23) and run
+     * code; what we got is held here. */
+    Py_CLEAR(origin);
+    if (exc != Py_None) {
+        r = pyg_fast.raise_(exc);      /* R11: NULL, with exc raised */
+        goto done;
+    }
+    if (kwargs != Py_None && (!PyDict_CheckExact(kwargs) || PyDict_GET_SIZE(kwargs))) {
+        r = pyg_fast.pack(args, kwargs);  /* R1 with keywords */
+    } else if (PyTuple_GET_SIZE(args) == 1) {
+        r = PyTuple_GET_ITEM(args, 0);    /* R1: one argument, itself */
+        Py_INCREF(r);
+    } else {
+        r = args;                          /* R1: the tuple */
+        Py_INCREF(r);
+    }
+done:
+    Py_XDECREF(origin);
+    Py_DECREF(exc);
+    Py_DECREF(args);
+    Py_DECREF(kwargs);
+    Py_DECREF(ts);
+    return r;
+}
+
+/* The base type's switch with its rules: the fast path, else _capi_switch. */
+static PyObject *
+pyg_do_switch(PyObject *g, PyObject *args, PyObject *kwargs)
+{
+    PyObject *r = pyg_fast_switch(g, args, kwargs);
+    if (r != PYG_NOT_FAST)
+        return r;
+    return pyg_capi_impl.do_switch(g, args, kwargs);
+}
+
 static PyObject *
 pyg_capi_Switch(PyObject *g, PyObject *args, PyObject *kwargs)
 {
@@ -401,7 +641,7 @@ pyg_capi_Switch(PyObject *g, PyObject *args, PyObject *kwargs)
         kwargs = NULL;  /* as upstream: anything but a dict means no keywords */
     /* The greenlet may be dropped by whoever switches back: hold it here. */
     Py_INCREF(g);
-    r = pyg_capi_impl.do_switch(g, args, kwargs ? kwargs : Py_None);
+    r = pyg_do_switch(g, args, kwargs ? kwargs : Py_None);
     Py_DECREF(g);
     Py_DECREF(args);
     return r;
@@ -490,7 +730,7 @@ pyg_greenlet_switch(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
             }
         }
     }
-    r = pyg_capi_impl.do_switch(self, tuple, kwargs != NULL ? kwargs : Py_None);
+    r = pyg_do_switch(self, tuple, kwargs != NULL ? kwargs : Py_None);
     Py_XDECREF(kwargs);
     Py_DECREF(tuple);
     return r;

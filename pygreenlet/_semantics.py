@@ -400,6 +400,50 @@ def _call_tracer(ts: _ThreadState, exc: Any, origin: Any, target: Any) -> Any:
     return exc
 
 
+def _init_fast_path() -> int:
+    """Compiled: hand the switch fast path (pyg_type.h: pyg_fast_switch) what it needs.
+
+    The common case of _switch in C reads and writes fields of _ThreadState
+    and _State: where they are is found on a probe whose fields all differ.
+    """
+    t = _ThreadState()
+    st = _State(None)
+    t.current, t.tracer, t.deleteme = object(), object(), []
+    t.x_origin, t.x_target, t.x_args = object(), object(), object()
+    t.x_kwargs, t.x_exc, t.x_run = object(), object(), object()
+    st.ts, st.stacklet, st.context = object(), object(), object()
+    pyg_fast_init(  # noqa: F821 (this and the rest: declared in _speedups.pxd)
+        _prim.fast_api(),  # type: ignore[attr-defined]
+        _ThreadState,
+        pyg_object_field_offset(t, t.current),  # noqa: F821
+        pyg_object_field_offset(t, t.tracer),  # noqa: F821
+        pyg_object_field_offset(t, t.deleteme),  # noqa: F821
+        pyg_offset_of(t, cython.address(t.switching)),  # noqa: F821
+        pyg_object_field_offset(t, t.x_origin),  # noqa: F821
+        pyg_object_field_offset(t, t.x_target),  # noqa: F821
+        pyg_object_field_offset(t, t.x_args),  # noqa: F821
+        pyg_object_field_offset(t, t.x_kwargs),  # noqa: F821
+        pyg_object_field_offset(t, t.x_exc),  # noqa: F821
+        pyg_object_field_offset(t, t.x_run),  # noqa: F821
+        pyg_object_field_offset(st, st.ts),  # noqa: F821
+        pyg_object_field_offset(st, st.stacklet),  # noqa: F821
+        pyg_object_field_offset(st, st.context),  # noqa: F821
+        _RUNNING,
+        _orphans,
+        _held_orphans,
+        Context,
+        cython.address(_fast_call_tracer),
+        cython.address(_raise),
+        cython.address(_pack),
+    )
+    return 0
+
+
+def _fast_call_tracer(ts: Any, exc: Any, origin: Any, target: Any) -> Any:
+    """_call_tracer for the switch fast path (pyg_type.h), whose C knows no _ThreadState."""
+    return _call_tracer(ts, exc, origin, target)
+
+
 def _raise(exc: BaseException) -> Any:
     """Raise *exc* where a switch resumes, without chaining it to the exception being handled.
 
@@ -1528,6 +1572,7 @@ if cython.compiled:
     )
     # greenlet.switch as a fast-call method (its rules are the def above)
     pyg_install_switch(greenlet, greenlet.__dict__["switch"].__doc__)  # noqa: F821
+    _init_fast_path()
     # getcurrent as a fast-call builtin (its rules are _capi_getcurrent); the
     # type holds the builtin itself, as upstream's does (R44)
     getcurrent = pyg_make_getcurrent(getcurrent.__doc__, __name__)  # noqa: F821

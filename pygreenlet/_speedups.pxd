@@ -39,6 +39,9 @@ cdef object _pack(tuple args, object kwargs)
 cdef _ThreadState _lineage_ts(object g)
 cdef object _check_switch_allowed(object target, _ThreadState ts)
 cdef object _call_tracer(_ThreadState ts, object exc, object origin, object target)
+cdef object _fast_call_tracer(object ts, object exc, object origin, object target)
+@cython.locals(t=_ThreadState, st=_State)
+cdef int _init_fast_path() except -1
 @cython.locals(hopped=bint)
 cdef tuple _resolve(_ThreadState ts, object target)
 cdef object _enter(_ThreadState ts, object target, _State s, object run, object origin,
@@ -108,6 +111,13 @@ cdef extern from "pyg_type.h":
                       pyg_capi_parent_fn parent) except -1
     object pyg_capi_capsule(int dropin)
     int pyg_install_switch(object type, object doc) except -1
+    int pyg_fast_init(const void *prim, object ts_type, Py_ssize_t ts_current,
+                      Py_ssize_t ts_tracer, Py_ssize_t ts_deleteme, Py_ssize_t ts_switching,
+                      Py_ssize_t x_origin, Py_ssize_t x_target, Py_ssize_t x_args,
+                      Py_ssize_t x_kwargs, Py_ssize_t x_exc, Py_ssize_t x_run, Py_ssize_t s_ts,
+                      Py_ssize_t s_stacklet, Py_ssize_t s_context, object running,
+                      object orphans, object held_orphans, object context_type,
+                      void *call_tracer, void *raise_, void *pack) except -1
     object pyg_make_getcurrent(object doc, object module)
     int pyg_trash_delete_nesting()
     object pyg_thread_state_dict()

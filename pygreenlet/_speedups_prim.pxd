@@ -15,3 +15,4 @@ cpdef object get_context()
 cpdef object set_context(object ctx)
 cpdef object enter_tracing()
 cpdef object leave_tracing()
+cdef const void *fast_api() noexcept
