@@ -365,10 +365,12 @@ pyg_capi_New(PyObject *run, PyObject *parent)
     return g;
 }
 
+static PyObject *pyg_current(void);  /* with the fast path, below */
+
 static PyObject *
 pyg_capi_GetCurrent(void)
 {
-    return pyg_capi_impl.current();
+    return pyg_current();
 }
 
 static PyObject *
@@ -480,6 +482,39 @@ pyg_fast_set(PyObject *obj, Py_ssize_t off, PyObject *value)
     Py_DECREF(old);
 }
 
+/* The calling thread's primitive record, and in *ts its _ThreadState
+ * (borrowed), when nothing waits to be done first: the thread has used
+ * greenlets before, and there are no orphans to free and no drops of other
+ * threads to kill (R26).  Else NULL: the Cython code does all that. */
+static inline void *
+pyg_fast_thread(PyObject **ts)
+{
+    PyObject *deleteme;
+    void *th;
+    if (pyg_fast.prim == NULL || (th = pyg_fast.prim->thread(ts)) == NULL
+            || Py_TYPE(*ts) != pyg_fast.ts_type)
+        return NULL;
+    if (PyList_GET_SIZE(pyg_fast.orphans) || PyList_GET_SIZE(pyg_fast.held_orphans))
+        return NULL;
+    deleteme = PYG_OBJ_FIELD(*ts, pyg_fast.ts_deleteme);
+    if (deleteme != Py_None && (!PyList_CheckExact(deleteme) || PyList_GET_SIZE(deleteme)))
+        return NULL;
+    return th;
+}
+
+/* getcurrent()'s common case (_capi_getcurrent): the running greenlet, a new
+ * reference, or PYG_NOT_FAST. */
+static PyObject *
+pyg_fast_getcurrent(void)
+{
+    PyObject *ts = NULL, *current;
+    if (pyg_is_finalizing() || pyg_fast_thread(&ts) == NULL)
+        return PYG_NOT_FAST;           /* R27 raises; R21, R26 */
+    current = PYG_OBJ_FIELD(ts, pyg_fast.ts_current);
+    Py_INCREF(current);
+    return current;
+}
+
 /* Switch from the running greenlet to `target` with `args` (a tuple) and
  * `kwargs` (a dict or None): what the switch returns when we are resumed,
  * NULL with an exception, or PYG_NOT_FAST when this is not the common case
@@ -488,18 +523,13 @@ static PyObject *
 pyg_fast_switch(PyObject *target, PyObject *args, PyObject *kwargs)
 {
     const pyg_prim_api_t *prim = pyg_fast.prim;
-    PyObject *ts = NULL, *s, *os, *origin, *stacklet, *deleteme, *me, *ms, *exc, *ctx, *r;
+    PyObject *ts = NULL, *s, *os, *origin, *stacklet, *me, *ms, *exc, *ctx, *r;
     PyObject *x[PYG_X_COUNT];
     void *th;
     int i;
 
-    if (prim == NULL || (th = prim->thread(&ts)) == NULL || Py_TYPE(ts) != pyg_fast.ts_type)
-        return PYG_NOT_FAST;           /* the thread's first greenlet use */
-    if (PyList_GET_SIZE(pyg_fast.orphans) || PyList_GET_SIZE(pyg_fast.held_orphans))
-        return PYG_NOT_FAST;           /* R26: orphans to free first */
-    deleteme = PYG_OBJ_FIELD(ts, pyg_fast.ts_deleteme);
-    if (deleteme != Py_None && (!PyList_CheckExact(deleteme) || PyList_GET_SIZE(deleteme)))
-        return PYG_NOT_FAST;           /* R26: drops of other threads to kill first */
+    if ((th = pyg_fast_thread(&ts)) == NULL)
+        return PYG_NOT_FAST;
     s = PYG_STATE_OF(target);
     if (Py_TYPE(s) != pyg_state_type || PYG_OBJ_FIELD(s, pyg_fast.s_ts) != ts
             || !PYG_INT_FIELD(s, pyg_started_off) || PYG_INT_FIELD(s, pyg_finished_off))
@@ -608,6 +638,16 @@ done:
     Py_DECREF(kwargs);
     Py_DECREF(ts);
     return r;
+}
+
+/* getcurrent() with its rules: the fast path, else _capi_getcurrent. */
+static PyObject *
+pyg_current(void)
+{
+    PyObject *r = pyg_fast_getcurrent();
+    if (r != PYG_NOT_FAST)
+        return r;
+    return pyg_capi_impl.current();
 }
 
 /* The base type's switch with its rules: the fast path, else _capi_switch. */
@@ -797,7 +837,7 @@ pyg_getcurrent(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                      pyg_getcurrent_module, nargs);
         return NULL;
     }
-    return pyg_capi_impl.current();
+    return pyg_current();
 }
 
 /* The builtin, named getcurrent in *module* (a str), with *doc*; call after
