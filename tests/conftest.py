@@ -164,6 +164,40 @@ def upstream_bug(capable, request: pytest.FixtureRequest):
     return mark
 
 
+def _upstream_version() -> tuple[int, ...] | None:
+    """The installed greenlet's version as (major, minor), or None."""
+    try:
+        from importlib.metadata import version
+
+        return tuple(int(part) for part in version("greenlet").split(".")[:2])
+    except Exception:
+        return None
+
+
+#: The oracle's version: greenlet 3.2 is the last series for CPython 3.9.
+UPSTREAM_VERSION = _upstream_version()
+
+
+@pytest.fixture
+def upstream_since(capable, request: pytest.FixtureRequest):
+    """Mark this test as an xfail on an upstream greenlet older than the behaviour it checks.
+
+    ``upstream_since((3, 3), "why")``: the test states the behaviour of
+    upstream's newer releases (and pygreenlet's); an older oracle (greenlet
+    3.2 on CPython 3.9) must fail it (strict), and every other backend pass.
+    """
+
+    def mark(version: tuple[int, ...], reason: str) -> None:
+        if not capable("pygreenlet") and UPSTREAM_VERSION is not None and UPSTREAM_VERSION < version:
+            request.applymarker(
+                pytest.mark.xfail(
+                    reason="greenlet %d.%d: %s" % (UPSTREAM_VERSION[:2] + (reason,)), strict=True
+                )
+            )
+
+    return mark
+
+
 @pytest.fixture
 def pygreenlet_only(backend: str) -> None:
     """Skip for upstream greenlet: for tests of pygreenlet's own additions."""

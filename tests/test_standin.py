@@ -189,7 +189,8 @@ def test_without_the_env_var_nothing_is_imported_at_start(ours):
 # --------------------------------------------------------------------------------------
 
 
-def test_private_module_flags_and_optional_cleanup(backend, capable):
+def test_private_module_flags_and_optional_cleanup(backend, capable, upstream_since):
+    upstream_since((3, 3), "the GREENLET_USE_* flags are True, not 1")
     out = check(
         python(
             """

@@ -350,3 +350,98 @@ def test_R1_switches_from_hot_loops(run_script, monkeypatch):
     )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
     assert proc.stdout.strip() == "ok"
+
+
+def test_R1_R11_R28_a_parked_switch_resumes_alike_whatever_resumes_it(api):
+    # A greenlet parked in switch() is resumed in turn by every kind of
+    # switch: plain values, keywords, a throw, a switch under a tracer, a
+    # switch from a sibling, the outcome of a finished child, a redirection
+    # through a dead greenlet (R9).  Each resumption delivers what was sent.
+    main = api.getcurrent()
+    got = []
+
+    def child():
+        while True:
+            try:
+                got.append(main.switch("parked"))
+            except ValueError as e:
+                got.append(("caught", e.args))
+            if got[-1] == "stop":
+                return "child done"
+
+    g = api.greenlet(child)
+    assert g.switch() == "parked"
+    assert g.switch(1) == "parked"
+    assert g.switch(1, 2) == "parked"
+    assert g.switch(k=3) == "parked"
+    assert g.switch(4, k=5) == "parked"
+    assert g.throw(ValueError, "thrown") == "parked"
+    events = []
+    api.settrace(lambda event, args: events.append((event, args[0], args[1])))
+    try:
+        assert g.switch("traced") == "parked"
+    finally:
+        api.settrace(None)
+    assert events == [("switch", main, g), ("switch", g, main)]
+    sibling = api.greenlet(lambda: g.switch("from a sibling"))
+    assert sibling.switch() == "parked"
+    dead = api.greenlet(lambda: None, parent=g)
+    dead.switch()  # finished: its outcome (None) went to g, whose switch() got it
+    assert dead.dead
+    assert dead.switch("via the dead") == "parked"  # R9: goes to g
+    assert g.switch("stop") == "child done"
+    assert got == [
+        1,
+        (1, 2),
+        {"k": 3},
+        ((4,), {"k": 5}),
+        ("caught", ("thrown",)),
+        "traced",
+        "from a sibling",
+        None,
+        "via the dead",
+        "stop",
+    ]
+
+
+def test_R28_R31_a_tracer_set_while_parked_sees_the_resumption_and_may_raise(api):
+    # A tracer installed while a greenlet is parked in switch() runs when
+    # that greenlet resumes (R28); if it raises, the exception comes out of
+    # the resumed switch() and the tracer is removed (R31).
+    main = api.getcurrent()
+    seen = []
+
+    def child():
+        seen.append(main.switch())
+        try:
+            main.switch()
+        except KeyError as e:
+            seen.append(("raised", e.args))
+        main.switch()
+
+    g = api.greenlet(child)
+    g.switch()
+
+    def tracer(event, args):
+        seen.append((event, args[0] is main, args[1] is g))
+
+    api.settrace(tracer)
+    try:
+        g.switch("resumed")
+    finally:
+        api.settrace(None)
+    assert seen[:2] == [("switch", True, True), "resumed"]
+
+    def bad_tracer(event, args):
+        if args[1] is g:
+            raise KeyError("from the tracer")
+
+    api.settrace(bad_tracer)
+    try:
+        g.switch()
+        assert api.gettrace() is None  # R31: removed
+    finally:
+        api.settrace(None)
+    assert seen[-1] == ("raised", ("from the tracer",))
+    g.switch()
+    assert g.dead
