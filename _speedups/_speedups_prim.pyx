@@ -56,6 +56,7 @@ _THREAD_KEY = "pygreenlet._speedups_prim.thread"
 
 @cython.final
 @cython.trashcan(True)
+@cython.freelist(64)
 cdef class Stacklet:
     """One execution context: the main one of a thread, or one started by switch()."""
 

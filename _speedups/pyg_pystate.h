@@ -202,14 +202,17 @@ pyg_datastack_fresh(PyThreadState *ts)
 static void
 pyg_free_datastack(_PyStackChunk *chunk)
 {
-    PyObjectArenaAllocator alloc;
-    PyObject_GetArenaAllocator(&alloc);
     while (chunk != NULL) {
         _PyStackChunk *prev = chunk->previous;
-        if (PYG_IS_OUR_CHUNK(chunk) && pyg_root_chunks_free < PYG_ROOT_CHUNK_POOL)
+        if (PYG_IS_OUR_CHUNK(chunk) && pyg_root_chunks_free < PYG_ROOT_CHUNK_POOL) {
             pyg_root_chunks[pyg_root_chunks_free++] = chunk;
-        else
+        } else {
+            /* asked for only here: PyObject_GetArenaAllocator takes the
+             * runtime's allocator lock (some 200 instructions) */
+            PyObjectArenaAllocator alloc;
+            PyObject_GetArenaAllocator(&alloc);
             alloc.free(alloc.ctx, chunk, chunk->size);
+        }
         chunk = prev;
     }
 }

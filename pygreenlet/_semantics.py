@@ -563,8 +563,11 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     checked = False  # R20 checked for target, and no code ran since
     if not (s.ts is ts and s.started and not s.finished):
         # R20 first: as upstream, a switch to another thread's greenlet fails
-        # before the greenlets other threads dropped are killed (R26).
-        _check_switch_allowed(target, ts)
+        # before the greenlets other threads dropped are killed (R26).  An
+        # unstarted greenlet whose parent is a greenlet of this thread (the
+        # common start) passes: _lineage_ts would find this very thread.
+        if s.started or s.parent is None or _st(s.parent).ts is not ts:
+            _check_switch_allowed(target, ts)
         checked = True
     if ts.deleteme:
         _kill_deleteme(ts)
@@ -713,13 +716,16 @@ def _bootstrap() -> Any:
     except BaseException as e:  # raised by this function itself: R5 all the same
         result, exc = None, e
     del run, args, kwargs
-    # R23: this frame must not hold the outcome when it ends.  The frames of
-    # run in the exception's traceback point back to this one (f_back): an
-    # outcome kept here would be a cycle, and whatever those frames hold (a
-    # greenlet dropped with them, to be killed) would wait for the cyclic GC.
-    outcome = [result, exc]
-    del result, exc
-    return _die(ts, outcome)
+    if not cython.compiled:
+        # R23: this frame must not hold the outcome when it ends.  The frames
+        # of run in the exception's traceback point back to this one
+        # (f_back): an outcome kept here would be a cycle, and whatever those
+        # frames hold (a greenlet dropped with them, to be killed) would wait
+        # for the cyclic GC.  Compiled, no Python frame of this function exists.
+        outcome = [result, exc]
+        del result, exc
+        return _die(ts, None, None, outcome)
+    return _die(ts, result, exc, None)
 
 
 #: What every new stacklet runs (compiled: a C variable, no lookup by name).
@@ -745,15 +751,17 @@ def _without_entry_frame(e: BaseException, keep: bool) -> BaseException:
     return e
 
 
-def _die(ts: _ThreadState, outcome: list) -> Any:
+def _die(ts: _ThreadState, result: Any, exc: Any, outcome: list | None) -> Any:
     """R4/R5/R7: the running greenlet finished; hand the outcome to its parent chain.
 
-    *outcome* is ``[result, exception]``; it is emptied.  Returns the stacklet
-    that the primitive resumes as this one ends, or None when the stacklet
-    was discarded.
+    The outcome is *result* and *exc* (the exception, or None), or, when
+    *outcome* is a list, ``[result, exception]`` in it, which is emptied.
+    Returns the stacklet that the primitive resumes as this one ends, or None
+    when the stacklet was discarded.
     """
-    result, exc = outcome
-    outcome.clear()
+    if outcome is not None:
+        result, exc = outcome
+        outcome.clear()
     me = ts.current
     if me is None:
         return None  # discarded (R22, R23): end without switching anywhere

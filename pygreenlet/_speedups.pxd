@@ -50,7 +50,7 @@ cdef object _enter(_ThreadState ts, object target, _State s, object run, object 
 cdef object _switch(object target, tuple args, object kwargs, object exc)
 # The start and finish path makes no Python-level call of its own: a greenlet
 # started at the recursion limit must still hand its RecursionError over (R5).
-cdef object _die(_ThreadState ts, list outcome)
+cdef object _die(_ThreadState ts, object result, object exc, list outcome)
 cdef object _without_entry_frame(object e, bint keep)
 cdef object _raise(object exc)
 @cython.locals(s=_State)
