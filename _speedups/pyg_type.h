@@ -528,18 +528,21 @@ pyg_fast_switch(PyObject *target, PyObject *args, PyObject *kwargs)
     void *th;
     int i;
 
-    if ((th = pyg_fast_thread(&ts)) == NULL)
-        return PYG_NOT_FAST;
     s = PYG_STATE_OF(target);
-    if (Py_TYPE(s) != pyg_state_type || PYG_OBJ_FIELD(s, pyg_fast.s_ts) != ts
-            || !PYG_INT_FIELD(s, pyg_started_off) || PYG_INT_FIELD(s, pyg_finished_off))
+    if (s == NULL || Py_TYPE(s) != pyg_state_type || !PYG_INT_FIELD(s, pyg_started_off)
+            || PYG_INT_FIELD(s, pyg_finished_off))
+        return PYG_NOT_FAST;           /* a start (first of all), or a dead target */
+    if ((th = pyg_fast_thread(&ts)) == NULL || PYG_OBJ_FIELD(s, pyg_fast.s_ts) != ts)
         return PYG_NOT_FAST;           /* not an active greenlet of this thread */
     origin = PYG_OBJ_FIELD(ts, pyg_fast.ts_current);
     stacklet = PYG_OBJ_FIELD(s, pyg_fast.s_stacklet);
-    if (origin == target || !prim->resumable(th, stacklet))
-        return PYG_NOT_FAST;           /* R3 (to itself), or the primitive's errors */
+    if (origin == target || !PyObject_TypeCheck(origin, pyg_greenlet_type)
+            || !prim->resumable(th, stacklet))
+        return PYG_NOT_FAST;           /* R3 (to itself), no main greenlet yet, or the
+                                        * primitive's errors */
     os = PYG_STATE_OF(origin);
-    if (Py_TYPE(os) != pyg_state_type || PYG_OBJ_FIELD(os, pyg_fast.s_context) != Py_None)
+    if (os == NULL || Py_TYPE(os) != pyg_state_type
+            || PYG_OBJ_FIELD(os, pyg_fast.s_context) != Py_None)
         return PYG_NOT_FAST;
     if (kwargs != Py_None && !PyDict_CheckExact(kwargs))
         return PYG_NOT_FAST;
@@ -597,7 +600,7 @@ pyg_fast_switch(PyObject *target, PyObject *args, PyObject *kwargs)
     Py_DECREF(stacklet);
     /* We were switched to: restore our state (R32). */
     ms = PYG_STATE_OF(me);
-    ctx = Py_TYPE(ms) == pyg_state_type ? PYG_OBJ_FIELD(ms, pyg_fast.s_context) : NULL;
+    ctx = ms != NULL && Py_TYPE(ms) == pyg_state_type ? PYG_OBJ_FIELD(ms, pyg_fast.s_context) : NULL;
     if (ctx == NULL || (ctx != Py_None && Py_TYPE(ctx) != (PyTypeObject *)pyg_fast.context_type)) {
         /* cannot be: _State.context is only ever a Context or None */
         PyErr_SetString(PyExc_SystemError, "pygreenlet: a greenlet's saved context is corrupt");
