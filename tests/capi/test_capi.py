@@ -997,3 +997,35 @@ def test_R22_capi_not_active_after_thread_exit(capi_script):
         """
     )
     _check(proc, "0 False\n0 False\n")
+
+
+class _TupleSub(tuple):
+    """A tuple subclass whose Python-level length and items would lie."""
+
+    def __len__(self):
+        return 99
+
+    def __getitem__(self, i):
+        raise AssertionError("the switch must read the tuple itself")
+
+
+def test_R1_capi_switch_with_a_tuple_subclass_as_args(capi, api):
+    # PyGreenlet_Switch takes any tuple as args.  The receiver gets it as it
+    # gets an exact tuple (R1), read at C level, whether it was parked in a
+    # greenlet's start (its parent here) or in a later switch.
+    main = api.getcurrent()
+    pair, one = _TupleSub((1, 2)), _TupleSub(("x",))
+    got = []
+
+    def child():
+        got.append(capi.switch(main, pair))  # main parked starting us
+        got.append(capi.switch(main, one))  # main parked in a resumption
+        return "done"
+
+    g = api.greenlet(child)
+    first = g.switch()
+    assert first is pair
+    assert g.switch() == "x"
+    assert api.getcurrent() is main
+    assert g.switch() == "done"
+    assert api.greenlet(lambda: 42).switch() == 42
