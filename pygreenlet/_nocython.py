@@ -11,5 +11,10 @@ def _declare(_type: Any, value: Any) -> Any:
     return value
 
 
-#: ``compiled`` is false; ``declare`` returns its value.
-cython = SimpleNamespace(compiled=False, declare=_declare)
+def _cast(_type: Any, value: Any) -> Any:
+    """``cython.cast(type, value)`` interpreted, for a value of that type: the value itself."""
+    return value
+
+
+#: ``compiled`` is false; ``declare`` and ``cast`` return their value.
+cython = SimpleNamespace(compiled=False, declare=_declare, cast=_cast)

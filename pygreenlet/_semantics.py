@@ -309,13 +309,18 @@ _Py_TPFLAGS_HEAPTYPE = 1 << 9
 
 
 def _pack(args: tuple, kwargs: Any) -> Any:
-    """R1: what the receiving side of a switch gets."""
+    """R1: what the receiving side of a switch gets.
+
+    *args* may be a tuple subclass (from the C API): as upstream, its length
+    and items are the tuple's own, whatever the subclass makes of them.
+    """
+    n = len(cython.cast(tuple, args))
     if kwargs:
-        if args:
+        if n:
             return (args, kwargs)
         return kwargs
-    if len(args) == 1:
-        return args[0]
+    if n == 1:
+        return cython.cast(tuple, args)[0]
     return args
 
 
@@ -606,13 +611,17 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         if stacklet is not None:
             break
         ts.switching = False  # R43: started or finished meanwhile; resolve again
+    # What we return (R1): our own arguments for a switch to oneself (R3),
+    # else whatever tuple the switch to us brings (the C API's may be a
+    # tuple subclass, which the ``tuple`` of this signature would refuse).
+    got: Any = args
     if target is not origin:
         starting = run is not _RUNNING
         # Nothing in this frame may keep a greenlet alive while it is parked
         # (R23): ``origin`` travels in the hand-over and is dropped by the
         # receiver; the target (for a dead one, the ancestor that runs
         # instead, R9) is referenced by the hand-over until it runs.
-        del origin, args, kwargs, exc, target, run
+        del origin, args, got, kwargs, exc, target, run
         try:
             handover = _prim.switch(stacklet)
         except BaseException as e:
@@ -630,12 +639,12 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
         if cython.compiled:
             origin = ts.x_origin
             me = ts.x_target
-            args = ts.x_args
+            got = ts.x_args
             kwargs = ts.x_kwargs
             exc = ts.x_exc
             ts.x_origin = ts.x_target = ts.x_args = ts.x_kwargs = ts.x_exc = ts.x_run = None
         else:
-            origin, me, args, kwargs, exc, _ = handover
+            origin, me, got, kwargs, exc, _ = handover
             del handover  # the tuple would keep origin alive after the del below
         ts.current = me
         ts.switching = False
@@ -653,14 +662,14 @@ def _switch(target: Any, args: tuple, kwargs: Any, exc: Any) -> Any:
     if ts.tracer is not None:  # R28; R3: a switch to oneself is reported too
         exc = _call_tracer(ts, exc, origin, ts.current)
     # Dropping ``origin`` may free it, which may kill it (R23) and run code;
-    # our args are in locals, so they are not lost.
+    # what we got is in locals, so it is not lost.
     del origin
     if exc is not None:
         try:
             _raise(exc)
         finally:
             del exc  # no cycle through this frame either (see _raise)
-    return _pack(args, kwargs)
+    return _pack(got, kwargs)
 
 
 def _take_back(ts: _ThreadState, s: _State, starting: bool) -> None:

@@ -35,7 +35,8 @@ cdef class greenlet(_Slots):
 
 cdef _ThreadState _thread_state(bint kill_deferred=*)
 cdef bint _active(_State s)
-cdef object _pack(tuple args, object kwargs)
+@cython.locals(n=Py_ssize_t)
+cdef object _pack(object args, object kwargs)
 cdef _ThreadState _lineage_ts(object g)
 cdef object _check_switch_allowed(object target, _ThreadState ts)
 cdef object _call_tracer(_ThreadState ts, object exc, object origin, object target)
