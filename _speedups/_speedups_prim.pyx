@@ -5,7 +5,10 @@
 # thread state is in the C headers next to this file: pyg_switch.h (slices),
 # pyg_pystate.h (interpreter state), platform/ (the assembly switch).
 cimport cython
-from contextvars import Context as _Context
+from contextvars import Context
+
+#: The type set_context() accepts, as a C variable: no module-global lookup per switch.
+cdef type _Context = Context
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
