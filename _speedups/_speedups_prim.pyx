@@ -5,10 +5,10 @@
 # thread state is in the C headers next to this file: pyg_switch.h (slices),
 # pyg_pystate.h (interpreter state), platform/ (the assembly switch).
 cimport cython
-from contextvars import Context
+import contextvars as _contextvars
 
 #: The type set_context() accepts, as a C variable: no module-global lookup per switch.
-cdef type _Context = Context
+cdef type _Context = _contextvars.Context
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 

@@ -385,6 +385,8 @@ def test_R1_R11_R28_a_parked_switch_resumes_alike_whatever_resumes_it(api):
     assert events == [("switch", main, g), ("switch", g, main)]
     sibling = api.greenlet(lambda: g.switch("from a sibling"))
     assert sibling.switch() == "parked"
+    assert sibling.switch("back") == "back"  # it finishes: nothing left suspended
+    assert sibling.dead
     dead = api.greenlet(lambda: None, parent=g)
     dead.switch()  # finished: its outcome (None) went to g, whose switch() got it
     assert dead.dead
