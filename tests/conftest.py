@@ -188,7 +188,11 @@ def upstream_since(capable, request: pytest.FixtureRequest):
     """
 
     def mark(version: tuple[int, ...], reason: str) -> None:
-        if not capable("pygreenlet") and UPSTREAM_VERSION is not None and UPSTREAM_VERSION < version:
+        if (
+            not capable("pygreenlet")
+            and UPSTREAM_VERSION is not None
+            and UPSTREAM_VERSION < version
+        ):
             request.applymarker(
                 pytest.mark.xfail(
                     reason="greenlet %d.%d: %s" % (UPSTREAM_VERSION[:2] + (reason,)), strict=True
