@@ -491,13 +491,15 @@ pyg_fast_thread(PyObject **ts)
 {
     PyObject *deleteme;
     void *th;
+    /* (what set_thread_data() stored is the semantics' _ThreadState, unless
+     * someone else used the private primitive in this thread) */
     if (pyg_fast.prim == NULL || (th = pyg_fast.prim->thread(ts)) == NULL
             || Py_TYPE(*ts) != pyg_fast.ts_type)
         return NULL;
     if (PyList_GET_SIZE(pyg_fast.orphans) || PyList_GET_SIZE(pyg_fast.held_orphans))
         return NULL;
-    deleteme = PYG_OBJ_FIELD(*ts, pyg_fast.ts_deleteme);
-    if (deleteme != Py_None && (!PyList_CheckExact(deleteme) || PyList_GET_SIZE(deleteme)))
+    deleteme = PYG_OBJ_FIELD(*ts, pyg_fast.ts_deleteme);  /* a list (typed so) or None */
+    if (deleteme != Py_None && PyList_GET_SIZE(deleteme))
         return NULL;
     return th;
 }
@@ -536,8 +538,7 @@ pyg_fast_switch(PyObject *target, PyObject *args, PyObject *kwargs)
         return PYG_NOT_FAST;           /* not an active greenlet of this thread */
     origin = PYG_OBJ_FIELD(ts, pyg_fast.ts_current);
     stacklet = PYG_OBJ_FIELD(s, pyg_fast.s_stacklet);
-    if (origin == target || !PyObject_TypeCheck(origin, pyg_greenlet_type)
-            || !prim->resumable(th, stacklet))
+    if (origin == target || origin == Py_None || !prim->resumable(th, stacklet))
         return PYG_NOT_FAST;           /* R3 (to itself), no main greenlet yet, or the
                                         * primitive's errors */
     os = PYG_STATE_OF(origin);
@@ -546,10 +547,11 @@ pyg_fast_switch(PyObject *target, PyObject *args, PyObject *kwargs)
         return PYG_NOT_FAST;
     if (kwargs != Py_None && !PyDict_CheckExact(kwargs))
         return PYG_NOT_FAST;
-    for (i = 0; i < PYG_X_COUNT; i++) {
-        if (PYG_OBJ_FIELD(ts, pyg_fast.ts_x[i]) != Py_None)
-            return PYG_NOT_FAST;       /* a hand-over in flight: cannot be */
-    }
+#ifndef NDEBUG
+    /* Outside a switch the hand-over is empty: whoever takes it clears it. */
+    for (i = 0; i < PYG_X_COUNT; i++)
+        assert(PYG_OBJ_FIELD(ts, pyg_fast.ts_x[i]) == Py_None);
+#endif
 
     /* Leave (R32): the running greenlet's context goes to its state. */
     pyg_fast_set(os, pyg_fast.s_context, prim->get_context(th));
